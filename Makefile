@@ -1,0 +1,100 @@
+# kcrypt: unlock LUKS2 volumes in the initramfs.
+# `make` builds ./kcrypt; `make test` runs every suite CI runs.
+
+VERSION  := 0.1.0
+PREFIX   ?= /usr
+DESTDIR  ?=
+BUILD    ?= build
+CC       ?= cc
+PKGS     := libcryptsetup blkid yaml-0.1 json-c libcrypto
+
+WARN     := -Wall -Wextra -Werror -Wformat-security -Wwrite-strings -Wshadow
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE -DKCRYPT_VERSION='"$(VERSION)"' $(WARN) \
+            -fstack-protector-strong -D_FORTIFY_SOURCE=2 $(shell pkg-config --cflags $(PKGS))
+LDLIBS   += $(shell pkg-config --libs $(PKGS))
+ifeq ($(SANITIZE),1)
+CFLAGS   := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+# Modules of the binary; cli.c holds main().
+MODS     := log secret strv yamltree config config_load identity discover plan \
+            luks_hdr luks keysource unlock report
+OBJS     := $(MODS:%=$(BUILD)/%.o)
+BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)
+
+# One cmocka program per pure module, linked with the modules it needs.
+UNITS    := config identity plan
+UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
+
+.PHONY: all clean install test check check-unit check-integration check-asan \
+        check-valgrind fuzz fuzz-short lint demo setup
+
+all: $(BIN)
+
+$(BUILD)/%.o: unlock/%.c unlock/*.h | $(BUILD)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD):
+	mkdir -p $@
+
+$(BIN): $(OBJS) $(BUILD)/cli.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_%: tests/unit/test_%.c $(OBJS)
+	$(CC) $(CFLAGS) -Iunlock $(LDFLAGS) -o $@ $< $(OBJS) $(LDLIBS) -lcmocka
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/kcrypt
+	install -D -m 0644 kcrypt.8 $(DESTDIR)$(PREFIX)/share/man/man8/kcrypt.8
+
+setup:
+	sh tests/setup.sh
+
+# --- tests -----------------------------------------------------------------
+check-unit: $(UNIT_BIN)
+	sh tests/run-unit.sh $(UNIT_BIN)
+
+check-integration: $(BIN)
+	bash tests/integration/run.sh $(abspath $(BIN))
+
+check: check-unit check-integration
+
+check-asan:
+	$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 CC=$(CC) build/asan/kcrypt \
+		$(UNITS:%=build/asan/test_%)
+	ASAN_OPTIONS=detect_leaks=1 sh tests/run-unit.sh $(UNITS:%=build/asan/test_%)
+	ASAN_OPTIONS=detect_leaks=1 bash tests/integration/run.sh $(abspath build/asan/kcrypt)
+
+check-valgrind: $(BIN) $(UNIT_BIN)
+	KCRYPT_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+		sh tests/run-unit.sh $(UNIT_BIN)
+	KCRYPT_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+		bash tests/integration/run.sh $(abspath $(BIN))
+
+FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+               $(shell pkg-config --cflags $(PKGS)) -Iunlock
+FUZZ_SRC    := unlock/config.c unlock/yamltree.c unlock/strv.c
+
+build/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_SRC) | $(BUILD)
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz-short: build/fuzz_config
+	sh tests/fuzz/run.sh build/fuzz_config 30
+
+fuzz: build/fuzz_config
+	sh tests/fuzz/run.sh build/fuzz_config 1800
+
+lint:
+	shellcheck -x tests/*.sh tests/integration/*.sh tests/fuzz/*.sh .ci/run
+
+# Everything CI runs; the last line is "N passed, N failed".
+test:
+	bash tests/run-all.sh
+
+demo: $(BIN)
+	bash tests/demo.sh $(abspath $(BIN))
+
+clean:
+	rm -rf build kcrypt

@@ -1,0 +1,537 @@
+/* kcrypt: argv, the verb table, exit codes, early process hardening. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "discover.h"
+#include "exitcode.h"
+#include "keysource.h"
+#include "plan.h"
+#include "report.h"
+#include "secret.h"
+#include "unlock.h"
+
+#ifndef KCRYPT_VERSION
+#define KCRYPT_VERSION "0.1.0"
+#endif
+
+#define KEYFILE_MAX (8u * 1024 * 1024)	/* cryptsetup's default key file limit */
+
+enum opt_bit {
+	O_JSON = 1 << 0,
+	O_DEVICE = 1 << 1,
+	O_KEYFILE = 1 << 2,
+	O_TEST = 1 << 3,
+	O_DRYRUN = 1 << 4,
+	O_NOTOKENS = 1 << 5,
+	O_CONFIG = 1 << 6,	/* --config-dir, --extra-config-dir, --cmdline */
+};
+
+struct args {
+	const char *verb;
+	char **pos;
+	int npos;
+	int verbose;
+	bool quiet, json, test, dry_run, no_tokens;
+	const char *key_file;
+	const char *cmdline;
+	const char *sysfs;
+	struct strv devices;
+	struct strv config_dirs;
+	bool config_dirs_set;
+	struct strv extra_dirs;
+};
+
+struct env {
+	struct args *a;
+	struct logger log;
+	struct config cfg;
+	struct diags diags;
+};
+
+typedef int (*verb_fn)(struct env *e);
+
+struct verb {
+	const char *name;
+	verb_fn run;
+	int min_pos, max_pos;
+	unsigned opts;
+	const char *usage;
+	const char *summary;
+};
+
+static int do_status(struct env *e);
+static int do_unlock_all(struct env *e);
+static int do_unlock(struct env *e);
+
+static const struct verb verbs[] = {
+	{ "unlock-all", do_unlock_all, 0, 0,
+	  O_JSON | O_DEVICE | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG,
+	  "unlock-all [--key-file FILE] [--test] [--dry-run] [--json] [--device PATH]...",
+	  "open every LUKS2 volume that is not open yet" },
+	{ "unlock", do_unlock, 1, 2, O_JSON | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG,
+	  "unlock DEVICE [NAME] [--key-file FILE] [--test] [--dry-run] [--json]",
+	  "open one LUKS2 volume as /dev/mapper/NAME" },
+	{ "status", do_status, 0, 0, O_JSON | O_DEVICE | O_CONFIG,
+	  "status [--json] [--device PATH]...",
+	  "list LUKS volumes: identity, tokens, keyslots, state" },
+};
+
+static const struct verb *find_verb(const char *name)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(verbs[i].name, name))
+			return &verbs[i];
+	return NULL;
+}
+
+static void usage_all(FILE *f)
+{
+	fprintf(f, "Usage: kcrypt COMMAND [OPTIONS]\n\n"
+		   "Finds the LUKS2 volumes of a Kairos-style disk and opens them.\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].summary);
+	fprintf(f, "\nRun 'kcrypt COMMAND --help' for a command's options; see kcrypt(8).\n"
+		   "Global: -h, --help; --version; -v, --verbose; -q, --quiet\n");
+}
+
+static void usage_verb(FILE *f, const struct verb *v)
+{
+	fprintf(f, "Usage: kcrypt %s\n\n%s.\n\nOptions:\n", v->usage, v->summary);
+	if (v->opts & O_KEYFILE)
+		fprintf(f, "  --key-file FILE       passphrase or key file (\"-\" for stdin), as cryptsetup\n");
+	if (v->opts & O_NOTOKENS)
+		fprintf(f, "  --no-tokens           do not try the volume's LUKS2 tokens\n");
+	if (v->opts & O_TEST)
+		fprintf(f, "  --test                verify the key, activate nothing (no device-mapper needed)\n");
+	if (v->opts & O_DRYRUN)
+		fprintf(f, "  --dry-run             print the plan, touch nothing\n");
+	if (v->opts & O_DEVICE)
+		fprintf(f, "  --device PATH         probe only PATH (block device or image); repeatable\n");
+	if (v->opts & O_JSON)
+		fprintf(f, "  --json                print the result as JSON on stdout\n");
+	fprintf(f, "  --config-dir DIR      read cloud-configs from DIR instead of /oem, /sysroot/oem,\n"
+		   "                        /run/cos/oem; repeatable\n"
+		   "  --extra-config-dir DIR  read DIR as well as the defaults; repeatable\n"
+		   "  --cmdline FILE        kernel command line to read (default /proc/cmdline; \"\" for none)\n"
+		   "  -v, --verbose         debug messages\n"
+		   "  -q, --quiet           errors only\n"
+		   "  -h, --help            this help\n");
+}
+
+enum { OPT_JSON = 256, OPT_DEVICE, OPT_KEYFILE, OPT_TEST, OPT_DRYRUN, OPT_NOTOKENS,
+       OPT_CONFIGDIR, OPT_EXTRADIR, OPT_CMDLINE, OPT_SYSFS, OPT_VERSION };
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "device", required_argument, NULL, OPT_DEVICE },
+	{ "key-file", required_argument, NULL, OPT_KEYFILE },
+	{ "test", no_argument, NULL, OPT_TEST },
+	{ "dry-run", no_argument, NULL, OPT_DRYRUN },
+	{ "no-tokens", no_argument, NULL, OPT_NOTOKENS },
+	{ "config-dir", required_argument, NULL, OPT_CONFIGDIR },
+	{ "extra-config-dir", required_argument, NULL, OPT_EXTRADIR },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "sysfs", required_argument, NULL, OPT_SYSFS },
+	{ 0 },
+};
+
+static unsigned opt_class(int c)
+{
+	switch (c) {
+	case OPT_JSON:
+		return O_JSON;
+	case OPT_DEVICE:
+		return O_DEVICE;
+	case OPT_KEYFILE:
+		return O_KEYFILE;
+	case OPT_TEST:
+		return O_TEST;
+	case OPT_DRYRUN:
+		return O_DRYRUN;
+	case OPT_NOTOKENS:
+		return O_NOTOKENS;
+	default:
+		return 0;
+	}
+}
+
+static const char *opt_name(int c)
+{
+	for (const struct option *o = long_opts; o->name; o++)
+		if (o->val == c)
+			return o->name;
+	return "?";
+}
+
+/* Returns -1 to go on, else an exit code. */
+static int parse_args(int argc, char **argv, struct args *a, const struct verb **vp)
+{
+	const struct verb *v;
+	int c;
+
+	if (argc < 2) {
+		usage_all(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		if (argc > 2 && find_verb(argv[2]))
+			usage_verb(stdout, find_verb(argv[2]));
+		else
+			usage_all(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("kcrypt %s\n", KCRYPT_VERSION);
+		return EXIT_OK;
+	}
+	v = find_verb(argv[1]);
+	if (!v) {
+		fprintf(stderr, "kcrypt: unknown command '%s' (try 'kcrypt --help')\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	a->verb = v->name;
+	opterr = 0;
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "+hvq", long_opts, NULL)) != -1) {
+		unsigned cls = opt_class(c);
+
+		if (cls && !(v->opts & cls)) {
+			fprintf(stderr, "kcrypt: %s: option --%s does not apply (try 'kcrypt %s --help')\n",
+				v->name, opt_name(c), v->name);
+			return EXIT_USAGE;
+		}
+		switch (c) {
+		case 'h':
+			usage_verb(stdout, v);
+			return EXIT_OK;
+		case 'v':
+			a->verbose++;
+			break;
+		case 'q':
+			a->quiet = true;
+			break;
+		case OPT_VERSION:
+			printf("kcrypt %s\n", KCRYPT_VERSION);
+			return EXIT_OK;
+		case OPT_JSON:
+			a->json = true;
+			break;
+		case OPT_DEVICE:
+			strv_add(&a->devices, optarg);
+			break;
+		case OPT_KEYFILE:
+			a->key_file = optarg;
+			break;
+		case OPT_TEST:
+			a->test = true;
+			break;
+		case OPT_DRYRUN:
+			a->dry_run = true;
+			break;
+		case OPT_NOTOKENS:
+			a->no_tokens = true;
+			break;
+		case OPT_CONFIGDIR:
+			strv_add(&a->config_dirs, optarg);
+			a->config_dirs_set = true;
+			break;
+		case OPT_EXTRADIR:
+			strv_add(&a->extra_dirs, optarg);
+			break;
+		case OPT_CMDLINE:
+			a->cmdline = optarg;
+			break;
+		case OPT_SYSFS:
+			a->sysfs = optarg;
+			break;
+		case ':':
+			fprintf(stderr, "kcrypt: %s: option %s needs an argument\n", v->name,
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			fprintf(stderr, "kcrypt: %s: unknown option '%s' (try 'kcrypt %s --help')\n",
+				v->name, argv[optind - 1], v->name);
+			return EXIT_USAGE;
+		}
+	}
+	a->pos = argv + optind;
+	a->npos = argc - optind;
+	if (a->npos < v->min_pos || a->npos > v->max_pos) {
+		fprintf(stderr, "kcrypt: %s: wrong number of arguments\nUsage: kcrypt %s\n", v->name,
+			v->usage);
+		return EXIT_USAGE;
+	}
+	if (a->test && a->dry_run) {
+		fprintf(stderr, "kcrypt: %s: --test and --dry-run exclude each other\n", v->name);
+		return EXIT_USAGE;
+	}
+	*vp = v;
+	return -1;
+}
+
+static void load_config(struct env *e)
+{
+	static const char *const defaults[] = { "/oem", "/sysroot/oem", "/run/cos/oem" };
+	struct strv dirs = { 0 };
+	const char *cmdline = e->a->cmdline ? e->a->cmdline : "/proc/cmdline";
+
+	if (e->a->config_dirs_set)
+		for (size_t i = 0; i < e->a->config_dirs.n; i++)
+			strv_add(&dirs, e->a->config_dirs.v[i]);
+	else
+		for (size_t i = 0; i < 3; i++)
+			strv_add(&dirs, defaults[i]);
+	for (size_t i = 0; i < e->a->extra_dirs.n; i++)
+		strv_add(&dirs, e->a->extra_dirs.v[i]);
+
+	config_load_dirs(&e->cfg, &dirs, &e->diags);
+	if (*cmdline)
+		config_load_cmdline_file(&e->cfg, cmdline, &e->diags);
+	strv_free(&dirs);
+
+	if (e->cfg.debug)
+		e->log.max = LOG_DEBUG;
+	for (size_t i = 0; i < e->diags.n; i++) {
+		const struct diag *d = &e->diags.v[i];
+		if (d->line)
+			log_warn(&e->log, "%s:%d: %s", d->path, d->line, d->msg);
+		else
+			log_warn(&e->log, "%s: %s", d->path, d->msg);
+	}
+}
+
+static int discover(struct env *e, struct volume_list *vols, size_t *errors)
+{
+	struct discover_opts o = {
+		.devices = e->a->devices.n ? &e->a->devices : NULL,
+		.sysfs = e->a->sysfs ? e->a->sysfs : "/sys",
+		.errors = errors,
+	};
+	int r = discover_scan(&o, &e->log, vols);
+
+	if (r < 0)
+		log_err(&e->log, "device scan failed: %s", strerror(-r));
+	return r;
+}
+
+static int finish(struct env *e, int code)
+{
+	return code == EXIT_OK && e->diags.n ? EXIT_CONFIG : code;
+}
+
+static int do_status(struct env *e)
+{
+	struct volume_list vols = { 0 };
+	struct plan p = { 0 };
+	struct status_entry *ent = NULL;
+	size_t errors = 0;
+	int code = EXIT_FAIL;
+
+	load_config(e);
+	if (discover(e, &vols, &errors) < 0 || plan_build(&vols, &e->cfg, &p) < 0)
+		goto out;
+	ent = calloc(p.n ? p.n : 1, sizeof(*ent));
+	if (!ent)
+		goto out;
+	status_gather(&p, &e->log, ent);
+	if (e->a->json)
+		report_status_json(stdout, ent, p.n);
+	else
+		report_status_text(stdout, ent, p.n);
+	code = errors ? EXIT_DEVICE : EXIT_OK;
+out:
+	free(ent);
+	plan_free(&p);
+	volume_list_free(&vols);
+	return finish(e, code);
+}
+
+static int read_keyfile(struct env *e, struct secret **key)
+{
+	const char *path = e->a->key_file;
+	int r;
+
+	*key = NULL;
+	if (!path)
+		return EXIT_OK;
+	r = secret_read_file(path, KEYFILE_MAX, key);
+	if (r == 0)
+		return EXIT_OK;
+	switch (r) {
+	case -ENODATA:
+		log_err(&e->log, "%s: key file is empty", path);
+		break;
+	case -EISDIR:
+		log_err(&e->log, "%s: key file is a directory", path);
+		break;
+	case -EFBIG:
+		log_err(&e->log, "%s: key file is larger than %u bytes", path, KEYFILE_MAX);
+		break;
+	case -EPERM:
+	case -ENOMEM:
+	case -EAGAIN:
+		log_err(&e->log, "cannot lock memory for the key: %s", strerror(-r));
+		return EXIT_FAIL;
+	default:
+		log_err(&e->log, "%s: cannot read key file: %s", path, strerror(-r));
+	}
+	return EXIT_KEY;
+}
+
+static int fail_code(enum fail_class f)
+{
+	switch (f) {
+	case FAIL_NONE:
+		return EXIT_OK;
+	case FAIL_DEVICE:
+		return EXIT_DEVICE;
+	case FAIL_KEY:
+		return EXIT_KEY;
+	case FAIL_AMBIGUOUS:
+		return EXIT_AMBIGUOUS;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
+/* Shared by unlock and unlock-all: key file, run, report. */
+static int run_plan(struct env *e, const struct plan *p, int (*code_of)(const struct plan *,
+								      const struct step_result *))
+{
+	struct unlock_opts uo = { .test = e->a->test, .dry_run = e->a->dry_run };
+	struct keysource_ctx ks = { .keyfile_path = e->a->key_file, .tokens = !e->a->no_tokens,
+				    .log = &e->log };
+	struct step_result *res = NULL;
+	struct secret *key = NULL;
+	int code;
+
+	code = read_keyfile(e, &key);
+	if (code != EXIT_OK)
+		return code;
+	ks.keyfile = key;
+	res = calloc(p->n ? p->n : 1, sizeof(*res));
+	if (!res) {
+		code = EXIT_FAIL;
+		goto out;
+	}
+	unlock_run(p, &uo, &ks, &e->log, res);
+	if (e->a->dry_run && !e->a->json)
+		report_plan_text(stdout, p);
+	if (e->a->json)
+		report_unlock_json(stdout, p, res,
+				   e->a->dry_run ? "dry-run" : e->a->test ? "test" : "activate");
+	code = code_of(p, res);
+out:
+	secret_free(key);
+	free(res);
+	return code;
+}
+
+static int code_all(const struct plan *p, const struct step_result *res)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->steps[i].expected && res[i].state == RES_FAILED)
+			return EXIT_FAIL;
+	return EXIT_OK;
+}
+
+static int code_one(const struct plan *p, const struct step_result *res)
+{
+	return p->n && res[0].state == RES_FAILED ? fail_code(res[0].fail) : EXIT_OK;
+}
+
+static int do_unlock_all(struct env *e)
+{
+	struct volume_list vols = { 0 };
+	struct plan p = { 0 };
+	size_t errors = 0;
+	int code = EXIT_FAIL;
+
+	load_config(e);
+	if (e->cfg.disabled) {
+		log_info(&e->log, "disabled by rd.kcrypt=0 on the kernel command line");
+		return EXIT_OK;
+	}
+	if (discover(e, &vols, &errors) < 0 || plan_build(&vols, &e->cfg, &p) < 0)
+		goto out;
+	if (p.n == 0)
+		log_info(&e->log, "no LUKS volumes found");
+	code = run_plan(e, &p, code_all);
+	if (code == EXIT_OK && errors)
+		code = EXIT_DEVICE;
+out:
+	plan_free(&p);
+	volume_list_free(&vols);
+	return finish(e, code);
+}
+
+static int do_unlock(struct env *e)
+{
+	const char *dev = e->a->pos[0], *name = e->a->npos > 1 ? e->a->pos[1] : NULL;
+	struct volume v;
+	struct plan p = { 0 };
+	int r, code = EXIT_FAIL;
+
+	load_config(e);
+	r = discover_probe(dev, e->a->sysfs ? e->a->sysfs : "/sys", &v);
+	if (r < 0) {
+		if (r == -ENOENT)
+			log_err(&e->log, "%s: no such device", dev);
+		else if (r == -EMEDIUMTYPE)
+			log_err(&e->log, "%s: not a LUKS volume", dev);
+		else if (r == -EISDIR)
+			log_err(&e->log, "%s: is a directory, not a device", dev);
+		else
+			log_err(&e->log, "%s: cannot probe: %s", dev, strerror(-r));
+		return r == -ENOMEM ? EXIT_FAIL : EXIT_DEVICE;
+	}
+	if (plan_build_one(&v, &e->cfg, name, &p) == 0)
+		code = run_plan(e, &p, code_one);
+	plan_free(&p);
+	volume_clear(&v);
+	return finish(e, code);
+}
+
+/* No core dumps, nothing world-readable: keys pass through this process. */
+static void harden(void)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &no_core);
+	umask(077);
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { 0 };
+	const struct verb *v = NULL;
+	struct env e = { .a = &a };
+	int code;
+
+	harden();
+	code = parse_args(argc, argv, &a, &v);
+	if (code < 0) {
+		log_init(&e.log, a.verbose > 0, a.quiet);
+		config_init(&e.cfg);
+		code = v->run(&e);
+		config_free(&e.cfg);
+		diags_free(&e.diags);
+		log_close(&e.log);
+	}
+	strv_free(&a.devices);
+	strv_free(&a.config_dirs);
+	strv_free(&a.extra_dirs);
+	return code;
+}

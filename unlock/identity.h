@@ -1,0 +1,34 @@
+/* Pure naming rules: which Kairos identity a volume has, whether it is
+ * expected, and which /dev/mapper name it gets. */
+#ifndef KCRYPT_IDENTITY_H
+#define KCRYPT_IDENTITY_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "volume.h"
+
+#define LABEL_OEM "COS_OEM"
+#define LABEL_PERSISTENT "COS_PERSISTENT"
+#define UUID_STR_LEN 37
+
+enum role { ROLE_UNLISTED = 0, ROLE_OEM, ROLE_PERSISTENT, ROLE_LISTED };
+
+/* UUIDv5 in the URL namespace, as Kairos derives LUKS UUIDs from labels.
+ * Returns 0 or -ENOMEM/-EIO (hash failure). */
+int identity_uuid_v5(const char *name, char out[UUID_STR_LEN]);
+
+/* The Kairos label this volume stands for (e.g. COS_PERSISTENT), written to
+ * out; false when it has none. Order: LUKS2 label (minus "_LUKS"), GPT name
+ * oem/persistent, legacy uuid_label_mappings, v5 UUID of a known label. */
+bool identity_label(const struct volume *v, const struct config *c, char *out, size_t size);
+
+enum role identity_role(const char *label, const struct config *c);
+const char *identity_role_name(enum role r);
+
+/* dm name rules: config override, GPT name, LUKS2 label, kernel name. */
+int identity_mapper_name(const struct volume *v, const char *label, const struct config *c,
+			 char *out, size_t size);
+bool identity_valid_dm_name(const char *name);
+
+#endif

@@ -1,0 +1,51 @@
+/* libcryptsetup seam: load a LUKS2 header read-only, verify or activate with
+ * a passphrase or a token, list keyslots and tokens. The only file that
+ * includes libcryptsetup.h. */
+#ifndef KCRYPT_LUKS_H
+#define KCRYPT_LUKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+#include "luks_hdr.h"
+
+#define LUKS_MAX_SLOTS 32
+#define LUKS_MAX_TOKENS 32
+
+struct luks;
+
+struct luks_token {
+	int id;
+	char type[64];
+	int keyslots[LUKS_MAX_SLOTS];
+	size_t nkeyslots;
+};
+
+struct luks_info {
+	int keyslots[LUKS_MAX_SLOTS];	/* active keyslot numbers */
+	size_t nkeyslots;
+	struct luks_token tokens[LUKS_MAX_TOKENS];
+	size_t ntokens;
+};
+
+/* Load the header. Never writes: a degraded header (one bad or stale copy)
+ * is loaded from an in-memory copy. Returns 0, or -ENOENT (no such device),
+ * -EMEDIUMTYPE (not LUKS), -EPROTONOSUPPORT (LUKS1), -EBADMSG (no valid
+ * header copy), other -errno. why gets a short explanation. */
+int luks_load(const char *path, const struct logger *log, struct luks **out, char *why,
+	      size_t whylen);
+void luks_free(struct luks *l);
+enum hdr_health luks_health(const struct luks *l);
+
+/* name NULL: verify only (no device-mapper needed). Return the keyslot
+ * (>= 0), -EPERM when the passphrase opens no keyslot, other -errno. */
+int luks_open_passphrase(struct luks *l, const char *name, const unsigned char *pass,
+			 size_t len);
+/* Any token libcryptsetup can use (built-in or plugin). Returns the keyslot,
+ * -ENOENT when there is no usable token, -EPERM when tokens failed. */
+int luks_open_token(struct luks *l, const char *name);
+
+int luks_info(struct luks *l, struct luks_info *info);
+
+#endif

@@ -1,0 +1,203 @@
+#include "report.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+static const char *health_name(enum hdr_health h)
+{
+	switch (h) {
+	case HDR_OK:
+		return "ok";
+	case HDR_DEGRADED:
+		return "degraded";
+	case HDR_DAMAGED:
+		return "damaged";
+	case HDR_LUKS1:
+		return "luks1";
+	default:
+		return "not-luks";
+	}
+}
+
+void status_gather(const struct plan *p, const struct logger *log, struct status_entry *out)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct status_entry *e = &out[i];
+		struct luks *l = NULL;
+
+		memset(e, 0, sizeof(*e));
+		e->step = &p->steps[i];
+		e->health = HDR_NOT_LUKS;
+		if (!e->step->vol) {
+			snprintf(e->error, sizeof(e->error), "%s", e->step->reason);
+			continue;
+		}
+		if (luks_load(e->step->vol->devnode, log, &l, e->error, sizeof(e->error)) < 0) {
+			e->health = e->step->vol->luks_version == 1 ? HDR_LUKS1 : HDR_DAMAGED;
+			continue;
+		}
+		e->health = luks_health(l);
+		e->have_info = luks_info(l, &e->info) == 0;
+		e->error[0] = '\0';
+		if (e->step->action == STEP_REFUSE)
+			snprintf(e->error, sizeof(e->error), "%s", e->step->reason);
+		luks_free(l);
+	}
+}
+
+static void tokens_text(const struct status_entry *e, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < e->info.ntokens && off < size; i++) {
+		const struct luks_token *t = &e->info.tokens[i];
+		off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? "," : "", t->type);
+		for (size_t k = 0; k < t->nkeyslots && off < size; k++)
+			off += (size_t)snprintf(buf + off, size - off, "%c%d", k ? '+' : ':',
+						t->keyslots[k]);
+	}
+	if (!buf[0])
+		snprintf(buf, size, "-");
+}
+
+void report_status_text(FILE *f, const struct status_entry *e, size_t n)
+{
+	fprintf(f, "%-20s %-16s %-36s %-11s %-8s %-6s %-16s %s\n", "DEVICE", "LABEL", "UUID",
+		"ROLE", "EXPECTED", "ACTIVE", "MAPPER", "TOKENS");
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_step *s = e[i].step;
+		char tokens[256];
+
+		tokens_text(&e[i], tokens, sizeof(tokens));
+		fprintf(f, "%-20s %-16s %-36s %-11s %-8s %-6s %-16s %s\n",
+			s->vol ? s->vol->devnode : "(missing)", s->label[0] ? s->label : "-",
+			s->vol && s->vol->uuid ? s->vol->uuid : "-", identity_role_name(s->role),
+			s->expected ? "yes" : "no", s->vol && s->vol->active ? "yes" : "no",
+			s->mapper[0] ? s->mapper : "-", tokens);
+		if (e[i].error[0])
+			fprintf(f, "  ! %s\n", e[i].error);
+		else if (e[i].health == HDR_DEGRADED)
+			fprintf(f, "  ! one LUKS2 header copy is damaged: run 'cryptsetup repair'\n");
+	}
+}
+
+static struct json_object *jstr(const char *s)
+{
+	return s && *s ? json_object_new_string(s) : NULL;
+}
+
+static struct json_object *int_array(const int *v, size_t n)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_int(v[i]));
+	return a;
+}
+
+/* fields shared by status and unlock output */
+static struct json_object *step_json(const struct plan_step *s)
+{
+	struct json_object *o = json_object_new_object();
+	const struct volume *v = s->vol;
+
+	json_object_object_add(o, "device", jstr(v ? v->devnode : NULL));
+	json_object_object_add(o, "kname", jstr(v ? v->kname : NULL));
+	json_object_object_add(o, "uuid", jstr(v ? v->uuid : NULL));
+	json_object_object_add(o, "luks_label", jstr(v ? v->label : NULL));
+	json_object_object_add(o, "partname", jstr(v ? v->partname : NULL));
+	json_object_object_add(o, "luks_version", v ? json_object_new_int(v->luks_version) : NULL);
+	json_object_object_add(o, "label", jstr(s->label));
+	json_object_object_add(o, "role", json_object_new_string(identity_role_name(s->role)));
+	json_object_object_add(o, "expected", json_object_new_boolean(s->expected));
+	json_object_object_add(o, "active", json_object_new_boolean(v && v->active));
+	json_object_object_add(o, "mapper", jstr(s->mapper));
+	return o;
+}
+
+static int emit(FILE *f, struct json_object *root)
+{
+	const char *txt = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_NOSLASHESCAPE);
+	int r = txt && fprintf(f, "%s\n", txt) > 0 ? 0 : -EIO;
+
+	json_object_put(root);
+	return r;
+}
+
+int report_status_json(FILE *f, const struct status_entry *e, size_t n)
+{
+	struct json_object *root = json_object_new_object(), *vols = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = step_json(e[i].step), *toks = json_object_new_array();
+
+		for (size_t t = 0; e[i].have_info && t < e[i].info.ntokens; t++) {
+			const struct luks_token *tk = &e[i].info.tokens[t];
+			struct json_object *jt = json_object_new_object();
+			json_object_object_add(jt, "id", json_object_new_int(tk->id));
+			json_object_object_add(jt, "type", json_object_new_string(tk->type));
+			json_object_object_add(jt, "keyslots", int_array(tk->keyslots, tk->nkeyslots));
+			json_object_array_add(toks, jt);
+		}
+		json_object_object_add(o, "keyslots",
+				       int_array(e[i].info.keyslots, e[i].have_info ? e[i].info.nkeyslots : 0));
+		json_object_object_add(o, "tokens", toks);
+		json_object_object_add(o, "header", e[i].step->vol ?
+				       json_object_new_string(health_name(e[i].health)) : NULL);
+		json_object_object_add(o, "error", jstr(e[i].error));
+		json_object_array_add(vols, o);
+	}
+	json_object_object_add(root, "volumes", vols);
+	return emit(f, root);
+}
+
+void report_plan_text(FILE *f, const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_step *s = &p->steps[i];
+		const char *dev = s->vol ? s->vol->devnode : "(missing)";
+		const char *who = s->label[0] ? s->label : dev;
+
+		switch (s->action) {
+		case STEP_OPEN:
+			fprintf(f, "open %s (%s) as /dev/mapper/%s%s\n", who, dev, s->mapper,
+				s->expected ? "" : " (not expected)");
+			break;
+		case STEP_SKIP_ACTIVE:
+			fprintf(f, "skip %s (%s): already open as /dev/mapper/%s\n", who, dev, s->mapper);
+			break;
+		case STEP_REFUSE:
+			fprintf(f, "refuse %s (%s): %s\n", who, dev, s->reason);
+			break;
+		}
+	}
+}
+
+int report_unlock_json(FILE *f, const struct plan *p, const struct step_result *res,
+		       const char *mode)
+{
+	struct json_object *root = json_object_new_object(), *vols = json_object_new_array();
+	bool all = true;
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct json_object *o = step_json(&p->steps[i]);
+		const struct step_result *r = &res[i];
+
+		if (p->steps[i].expected && r->state == RES_FAILED)
+			all = false;
+		json_object_object_add(o, "result", json_object_new_string(unlock_state_name(r->state)));
+		json_object_object_add(o, "source", jstr(r->source));
+		json_object_object_add(o, "keyslot", r->keyslot >= 0 ? json_object_new_int(r->keyslot) : NULL);
+		json_object_object_add(o, "header_degraded", json_object_new_boolean(r->degraded));
+		json_object_object_add(o, "error", jstr(r->reason));
+		json_object_array_add(vols, o);
+	}
+	json_object_object_add(root, "mode", json_object_new_string(mode));
+	json_object_object_add(root, "volumes", vols);
+	json_object_object_add(root, "expected_open", json_object_new_boolean(all));
+	return emit(f, root);
+}

@@ -1,0 +1,29 @@
+/* Output for people (text tables) and programs (--json). Writes stdout only. */
+#ifndef KCRYPT_REPORT_H
+#define KCRYPT_REPORT_H
+
+#include <stdio.h>
+
+#include "luks.h"
+#include "plan.h"
+#include "unlock.h"
+
+struct status_entry {
+	const struct plan_step *step;
+	bool have_info;
+	struct luks_info info;
+	enum hdr_health health;
+	char error[600];
+};
+
+/* Load each planned volume's header (read-only) for its keyslots/tokens. */
+void status_gather(const struct plan *p, const struct logger *log, struct status_entry *out);
+
+void report_status_text(FILE *f, const struct status_entry *e, size_t n);
+int report_status_json(FILE *f, const struct status_entry *e, size_t n);
+
+void report_plan_text(FILE *f, const struct plan *p);
+int report_unlock_json(FILE *f, const struct plan *p, const struct step_result *res,
+		       const char *mode);
+
+#endif

@@ -1,0 +1,137 @@
+#include "unlock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *unlock_state_name(enum step_state s)
+{
+	static const char *const names[] = { "planned", "opened", "verified", "skipped", "failed" };
+	return names[s];
+}
+
+static const char *who(const struct plan_step *s)
+{
+	if (s->label[0])
+		return s->label;
+	return s->vol ? s->vol->devnode : "?";
+}
+
+static enum fail_class load_fail_class(int r)
+{
+	return r == -ENOMEM ? FAIL_SYSTEM : FAIL_DEVICE;
+}
+
+static void try_sources(const struct plan_step *s, const struct unlock_opts *o,
+			const struct keysource_ctx *ks, struct luks *l, struct step_result *res)
+{
+	const struct keysource *src;
+	size_t n;
+	bool rejected = false;
+	int last = -ENOENT;
+
+	src = keysource_table(&n);
+	for (size_t i = 0; i < n; i++) {
+		int r = src[i].open(ks, l, o->test ? NULL : s->mapper);
+		if (r >= 0) {
+			res->state = o->test ? RES_VERIFIED : RES_OPENED;
+			res->keyslot = r;
+			res->source = src[i].name;
+			return;
+		}
+		log_debug(ks->log, "%s: %s: %s", who(s), src[i].name, strerror(-r));
+		if (r == -EPERM)
+			rejected = true;
+		else if (r != -ENOENT)
+			last = r;
+	}
+	res->state = RES_FAILED;
+	res->fail = FAIL_KEY;
+	if (rejected && ks->keyfile)
+		snprintf(res->reason, sizeof(res->reason), "key file %s opens no keyslot%s",
+			 ks->keyfile_path, ks->tokens ? " and no token unlocked it" : "");
+	else if (rejected)
+		snprintf(res->reason, sizeof(res->reason), "no token could unlock it");
+	else if (last == -ENOENT)
+		snprintf(res->reason, sizeof(res->reason),
+			 "no key source for it (no usable token; give --key-file)");
+	else {
+		res->fail = last == -EBUSY || last == -EEXIST ? FAIL_DEVICE : FAIL_SYSTEM;
+		snprintf(res->reason, sizeof(res->reason), "activation failed: %s", strerror(-last));
+	}
+}
+
+static void run_step(const struct plan_step *s, const struct unlock_opts *o,
+		     const struct keysource_ctx *ks, const struct logger *log,
+		     struct step_result *res)
+{
+	struct luks *l = NULL;
+	char why[256];
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->keyslot = -1;
+	if (s->action == STEP_SKIP_ACTIVE) {
+		res->state = RES_SKIPPED;
+		return;
+	}
+	if (s->action == STEP_REFUSE) {
+		res->state = RES_FAILED;
+		res->fail = s->fail;
+		snprintf(res->reason, sizeof(res->reason), "%s", s->reason);
+		return;
+	}
+	if (o->dry_run) {
+		res->state = RES_PLANNED;
+		return;
+	}
+	r = luks_load(s->vol->devnode, log, &l, why, sizeof(why));
+	if (r < 0) {
+		res->state = RES_FAILED;
+		res->fail = load_fail_class(r);
+		snprintf(res->reason, sizeof(res->reason), "%s", why);
+		return;
+	}
+	res->degraded = luks_health(l) == HDR_DEGRADED;
+	try_sources(s, o, ks, l, res);
+	luks_free(l);
+}
+
+static void report_step(const struct plan_step *s, const struct step_result *res,
+			const struct logger *log)
+{
+	const char *dev = s->vol ? s->vol->devnode : "-";
+
+	switch (res->state) {
+	case RES_OPENED:
+		log_info(log, "%s (%s): opened as /dev/mapper/%s with %s (keyslot %d)", who(s), dev,
+			 s->mapper, res->source, res->keyslot);
+		break;
+	case RES_VERIFIED:
+		log_info(log, "%s (%s): key verified with %s (keyslot %d), not activated (--test)",
+			 who(s), dev, res->source, res->keyslot);
+		break;
+	case RES_SKIPPED:
+		log_info(log, "%s (%s): already open as /dev/mapper/%s", who(s), dev, s->mapper);
+		break;
+	case RES_PLANNED:
+		break;
+	case RES_FAILED:
+		/* an unexpected volume we cannot open is somebody else's business */
+		if (s->expected)
+			log_err(log, "%s (%s): cannot open: %s", who(s), dev, res->reason);
+		else
+			log_warn(log, "%s (%s): not opened: %s", who(s), dev, res->reason);
+		break;
+	}
+}
+
+void unlock_run(const struct plan *p, const struct unlock_opts *o,
+		const struct keysource_ctx *ks, const struct logger *log,
+		struct step_result *res)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		run_step(&p->steps[i], o, ks, log, &res[i]);
+		report_step(&p->steps[i], &res[i], log);
+	}
+}
