@@ -47,7 +47,7 @@ $(BUILD)/test_%: tests/unit/test_%.c $(OBJS)
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/kcrypt
-	install -D -m 0644 kcrypt.8 $(DESTDIR)$(PREFIX)/share/man/man8/kcrypt.8
+	install -D -m 0644 unlock/kcrypt.8 $(DESTDIR)$(PREFIX)/share/man/man8/kcrypt.8
 
 setup:
 	sh tests/setup.sh

@@ -203,7 +203,7 @@ static int parse_args(int argc, char **argv, struct args *a, const struct verb *
 	a->verb = v->name;
 	opterr = 0;
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "+hvq", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hvq", long_opts, NULL)) != -1) {
 		unsigned cls = opt_class(c);
 
 		if (cls && !(v->opts & cls)) {
@@ -268,7 +268,7 @@ static int parse_args(int argc, char **argv, struct args *a, const struct verb *
 	a->pos = argv + optind;
 	a->npos = argc - optind;
 	if (a->npos < v->min_pos || a->npos > v->max_pos) {
-		fprintf(stderr, "kcrypt: %s: wrong number of arguments\nUsage: kcrypt %s\n", v->name,
+		fprintf(stderr, "kcrypt: %s: wrong number of arguments (usage: kcrypt %s)\n", v->name,
 			v->usage);
 		return EXIT_USAGE;
 	}

@@ -63,19 +63,33 @@ static void tokens_text(const struct status_entry *e, char *buf, size_t size)
 		snprintf(buf, size, "-");
 }
 
+static int width(int w, const char *s)
+{
+	int n = s ? (int)strlen(s) : 1;
+	return n > w ? n : w;
+}
+
 void report_status_text(FILE *f, const struct status_entry *e, size_t n)
 {
-	fprintf(f, "%-20s %-16s %-36s %-11s %-8s %-6s %-16s %s\n", "DEVICE", "LABEL", "UUID",
-		"ROLE", "EXPECTED", "ACTIVE", "MAPPER", "TOKENS");
+	int wd = 6, wl = 5, wm = 6;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_step *s = e[i].step;
+		wd = width(wd, s->vol ? s->vol->devnode : "(missing)");
+		wl = width(wl, s->label);
+		wm = width(wm, s->mapper);
+	}
+	fprintf(f, "%-*s %-*s %-36s %-10s %-8s %-6s %-*s %s\n", wd, "DEVICE", wl, "LABEL", "UUID",
+		"ROLE", "EXPECTED", "ACTIVE", wm, "MAPPER", "TOKENS");
 	for (size_t i = 0; i < n; i++) {
 		const struct plan_step *s = e[i].step;
 		char tokens[256];
 
 		tokens_text(&e[i], tokens, sizeof(tokens));
-		fprintf(f, "%-20s %-16s %-36s %-11s %-8s %-6s %-16s %s\n",
-			s->vol ? s->vol->devnode : "(missing)", s->label[0] ? s->label : "-",
+		fprintf(f, "%-*s %-*s %-36s %-10s %-8s %-6s %-*s %s\n", wd,
+			s->vol ? s->vol->devnode : "(missing)", wl, s->label[0] ? s->label : "-",
 			s->vol && s->vol->uuid ? s->vol->uuid : "-", identity_role_name(s->role),
-			s->expected ? "yes" : "no", s->vol && s->vol->active ? "yes" : "no",
+			s->expected ? "yes" : "no", s->vol && s->vol->active ? "yes" : "no", wm,
 			s->mapper[0] ? s->mapper : "-", tokens);
 		if (e[i].error[0])
 			fprintf(f, "  ! %s\n", e[i].error);
@@ -160,18 +174,22 @@ void report_plan_text(FILE *f, const struct plan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_step *s = &p->steps[i];
 		const char *dev = s->vol ? s->vol->devnode : "(missing)";
-		const char *who = s->label[0] ? s->label : dev;
+		char who[300];
 
+		if (s->label[0])
+			snprintf(who, sizeof(who), "%s (%s)", s->label, dev);
+		else
+			snprintf(who, sizeof(who), "%s", dev);
 		switch (s->action) {
 		case STEP_OPEN:
-			fprintf(f, "open %s (%s) as /dev/mapper/%s%s\n", who, dev, s->mapper,
+			fprintf(f, "open %s as /dev/mapper/%s%s\n", who, s->mapper,
 				s->expected ? "" : " (not expected)");
 			break;
 		case STEP_SKIP_ACTIVE:
-			fprintf(f, "skip %s (%s): already open as /dev/mapper/%s\n", who, dev, s->mapper);
+			fprintf(f, "skip %s: already open as /dev/mapper/%s\n", who, s->mapper);
 			break;
 		case STEP_REFUSE:
-			fprintf(f, "refuse %s (%s): %s\n", who, dev, s->reason);
+			fprintf(f, "refuse %s: %s\n", who, s->reason);
 			break;
 		}
 	}

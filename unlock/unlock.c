@@ -10,11 +10,16 @@ const char *unlock_state_name(enum step_state s)
 	return names[s];
 }
 
-static const char *who(const struct plan_step *s)
+/* "LABEL (device)", or just the device when it has no Kairos label */
+static const char *who(const struct plan_step *s, char *buf, size_t size)
 {
+	const char *dev = s->vol ? s->vol->devnode : "-";
+
 	if (s->label[0])
-		return s->label;
-	return s->vol ? s->vol->devnode : "?";
+		snprintf(buf, size, "%s (%s)", s->label, dev);
+	else
+		snprintf(buf, size, "%s", dev);
+	return buf;
 }
 
 static enum fail_class load_fail_class(int r)
@@ -27,8 +32,10 @@ static void try_sources(const struct plan_step *s, const struct unlock_opts *o,
 {
 	const struct keysource *src;
 	size_t n;
-	bool rejected = false;
+	const char *rejected[8] = { 0 };
+	size_t nrej = 0;
 	int last = -ENOENT;
+	char w[300];
 
 	src = keysource_table(&n);
 	for (size_t i = 0; i < n; i++) {
@@ -39,20 +46,27 @@ static void try_sources(const struct plan_step *s, const struct unlock_opts *o,
 			res->source = src[i].name;
 			return;
 		}
-		log_debug(ks->log, "%s: %s: %s", who(s), src[i].name, strerror(-r));
-		if (r == -EPERM)
-			rejected = true;
+		log_debug(ks->log, "%s: %s: %s", who(s, w, sizeof(w)), src[i].name, strerror(-r));
+		if (r == -EPERM && nrej < 8)
+			rejected[nrej++] = src[i].name;
 		else if (r != -ENOENT)
 			last = r;
 	}
 	res->state = RES_FAILED;
 	res->fail = FAIL_KEY;
-	if (rejected && ks->keyfile)
-		snprintf(res->reason, sizeof(res->reason), "key file %s opens no keyslot%s",
-			 ks->keyfile_path, ks->tokens ? " and no token unlocked it" : "");
-	else if (rejected)
-		snprintf(res->reason, sizeof(res->reason), "no token could unlock it");
-	else if (last == -ENOENT)
+	if (nrej) {
+		size_t off = 0;
+		for (size_t i = 0; i < nrej && off < sizeof(res->reason); i++) {
+			if (!strcmp(rejected[i], "key-file"))
+				off += (size_t)snprintf(res->reason + off, sizeof(res->reason) - off,
+							"%skey file %s opens no keyslot", i ? "; " : "",
+							ks->keyfile_path);
+			else
+				off += (size_t)snprintf(res->reason + off, sizeof(res->reason) - off,
+							"%sno %s could unlock it", i ? "; " : "",
+							rejected[i]);
+		}
+	} else if (last == -ENOENT)
 		snprintf(res->reason, sizeof(res->reason),
 			 "no key source for it (no usable token; give --key-file)");
 	else {
@@ -100,28 +114,29 @@ static void run_step(const struct plan_step *s, const struct unlock_opts *o,
 static void report_step(const struct plan_step *s, const struct step_result *res,
 			const struct logger *log)
 {
-	const char *dev = s->vol ? s->vol->devnode : "-";
+	char w[300];
 
+	who(s, w, sizeof(w));
 	switch (res->state) {
 	case RES_OPENED:
-		log_info(log, "%s (%s): opened as /dev/mapper/%s with %s (keyslot %d)", who(s), dev,
-			 s->mapper, res->source, res->keyslot);
+		log_info(log, "%s: opened as /dev/mapper/%s with %s (keyslot %d)", w, s->mapper,
+			 res->source, res->keyslot);
 		break;
 	case RES_VERIFIED:
-		log_info(log, "%s (%s): key verified with %s (keyslot %d), not activated (--test)",
-			 who(s), dev, res->source, res->keyslot);
+		log_info(log, "%s: key verified with %s (keyslot %d), not activated (--test)", w,
+			 res->source, res->keyslot);
 		break;
 	case RES_SKIPPED:
-		log_info(log, "%s (%s): already open as /dev/mapper/%s", who(s), dev, s->mapper);
+		log_info(log, "%s: already open as /dev/mapper/%s", w, s->mapper);
 		break;
 	case RES_PLANNED:
 		break;
 	case RES_FAILED:
 		/* an unexpected volume we cannot open is somebody else's business */
 		if (s->expected)
-			log_err(log, "%s (%s): cannot open: %s", who(s), dev, res->reason);
+			log_err(log, "%s: cannot open: %s", w, res->reason);
 		else
-			log_warn(log, "%s (%s): not opened: %s", who(s), dev, res->reason);
+			log_warn(log, "%s: not opened: %s", w, res->reason);
 		break;
 	}
 }
