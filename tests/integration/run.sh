@@ -241,10 +241,12 @@ run unlock-all --test --key-file key --cmdline "" --config-dir cfgfile "${ALL[@]
 check "config dir is a file: exit 6" bash -c 'rc_is 6 && err_has "cfgfile: cannot read config directory: Not a directory"'
 
 mkdir lockedcfg && cp cfg/90_custom.yaml lockedcfg/ && chmod 000 lockedcfg
+# the checkout may sit in a 0700 directory: give nobody its own copy
+install -m 0755 "$KCRYPT" "$T/kcrypt-for-nobody"
 run_as_nobody() {
 	set +e
 	# shellcheck disable=SC2086
-	setpriv --reuid=65534 --regid=65534 --clear-groups ${KCRYPT_WRAP:-} "$KCRYPT" "$@" >"$T/out" 2>"$T/err"
+	setpriv --reuid=65534 --regid=65534 --clear-groups ${KCRYPT_WRAP:-} "$T/kcrypt-for-nobody" "$@" >"$T/out" 2>"$T/err"
 	RC=$?
 	set -e
 	export RC
