@@ -144,17 +144,26 @@ static void add_label_list(struct strv *out, const struct ynode *seq, const char
 	}
 }
 
+/* True when n is a mapping to descend into; a present non-mapping is a diag. */
+static bool mapping_or_diag(const struct ynode *n, const char *path, const char *key,
+			    struct diags *d)
+{
+	if (is_null(n))
+		return false;
+	if (n->type != Y_MAP) {
+		diags_add(d, path, n->line, "%s: expected a mapping, got %s", key, ytree_kind(n));
+		return false;
+	}
+	return true;
+}
+
 static void parse_install(struct config *c, const struct ynode *inst, const char *path,
 			  struct diags *d)
 {
 	const struct ynode *extra;
 
-	if (is_null(inst))
+	if (!mapping_or_diag(inst, path, "install", d))
 		return;
-	if (inst->type != Y_MAP) {
-		diags_add(d, path, inst->line, "install: expected a mapping, got %s", ytree_kind(inst));
-		return;
-	}
 	add_label_list(&c->encrypted, ytree_get(inst, "encrypted_partitions"), path,
 		       "install.encrypted_partitions", d);
 
@@ -182,12 +191,8 @@ static void parse_install(struct config *c, const struct ynode *inst, const char
 static void parse_string_map(struct kv *out, const struct ynode *map, const char *path,
 			     const char *key, struct diags *d)
 {
-	if (is_null(map))
+	if (!mapping_or_diag(map, path, key, d))
 		return;
-	if (map->type != Y_MAP) {
-		diags_add(d, path, map->line, "%s: expected a mapping, got %s", key, ytree_kind(map));
-		return;
-	}
 	for (size_t i = 0; i + 1 < map->n; i += 2) {
 		const struct ynode *k = map->items[i], *v = map->items[i + 1];
 		if (k->type != Y_SCALAR || !v || v->type != Y_SCALAR || !valid_label(k->str) ||
@@ -216,12 +221,8 @@ static void parse_kcrypt(struct config *c, const struct ynode *k, const char *pa
 {
 	const struct ynode *n;
 
-	if (is_null(k))
+	if (!mapping_or_diag(k, path, "kcrypt", d))
 		return;
-	if (k->type != Y_MAP) {
-		diags_add(d, path, k->line, "kcrypt: expected a mapping, got %s", ytree_kind(k));
-		return;
-	}
 	parse_string_map(&c->uuid_labels, ytree_get(k, "uuid_label_mappings"), path,
 			 "kcrypt.uuid_label_mappings", d);
 	parse_string_map(&c->mapper_names, ytree_get(k, "mapper_names"), path,
