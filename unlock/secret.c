@@ -1,6 +1,7 @@
 #include "secret.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,13 +49,34 @@ void secret_free(struct secret *s)
 	free(s);
 }
 
-static int read_all(int fd, struct secret *s, size_t max)
+/* Move the content into a larger locked buffer, wiping the old one. */
+static int grow(struct secret **sp, size_t cap)
+{
+	struct secret *n = secret_new(cap);
+
+	if (!n)
+		return -errno;
+	memcpy(n->buf, (*sp)->buf, (*sp)->len);
+	n->len = (*sp)->len;
+	secret_free(*sp);
+	*sp = n;
+	return 0;
+}
+
+static int read_all(int fd, struct secret **sp, size_t max)
 {
 	for (;;) {
+		struct secret *s = *sp;
 		ssize_t n;
 
-		if (s->len == s->cap)
-			return s->len >= max ? -EFBIG : -ENOSPC;
+		if (s->len > max)
+			return -EFBIG;
+		if (s->len == s->cap) {
+			int r = grow(sp, s->cap * 2 > max + 1 ? max + 1 : s->cap * 2);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		n = read(fd, s->buf + s->len, s->cap - s->len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -63,8 +85,6 @@ static int read_all(int fd, struct secret *s, size_t max)
 		if (n == 0)
 			return 0;
 		s->len += (size_t)n;
-		if (s->len > max)
-			return -EFBIG;
 	}
 }
 
@@ -72,6 +92,7 @@ int secret_read_file(const char *path, size_t max, struct secret **out)
 {
 	struct secret *s = NULL;
 	struct stat st;
+	size_t cap = 4096;
 	int fd = -1, r;
 
 	*out = NULL;
@@ -89,15 +110,20 @@ int secret_read_file(const char *path, size_t max, struct secret **out)
 		r = -EISDIR;
 		goto out;
 	}
-	/* one byte of headroom tells "exactly max" from "more than max" */
-	s = secret_new(max + 1);
+	/* lock only what the key needs; one spare byte tells "max" from "more" */
+	if (S_ISREG(st.st_mode)) {
+		if ((uint64_t)st.st_size > max) {
+			r = -EFBIG;
+			goto out;
+		}
+		cap = (size_t)st.st_size + 1;
+	}
+	s = secret_new(cap);
 	if (!s) {
 		r = -errno;
 		goto out;
 	}
-	r = read_all(fd, s, max);
-	if (r == -ENOSPC)
-		r = -EFBIG;
+	r = read_all(fd, &s, max);
 	if (r == 0 && s->len == 0)
 		r = -ENODATA;
 	if (r == 0) {

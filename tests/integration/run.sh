@@ -112,6 +112,11 @@ run unlock-all --test --key-file key "${BASE[@]}" "${ALL[@]}"
 check "unlock-all twice: same result" rc_is 0
 check "key file via stdin" bash -c '"$1" unlock-all --test --key-file - --cmdline "" --config-dir nocfg --device oem.img <key 2>/dev/null' _ "$KCRYPT"
 
+head -c 100000 /dev/urandom >binkey
+cp oem.img binkey.img
+cryptsetup luksAddKey -q --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file key binkey.img binkey
+check "binary 100 kB key through a pipe" bash -c 'cat binkey | "$1" unlock --test --key-file - --cmdline "" --config-dir nocfg binkey.img 2>/dev/null' _ "$KCRYPT"
+
 echo "== already active volumes are skipped"
 uuid=$(cryptsetup luksUUID pers.img | tr -d -)
 mkdir -p sys/block/dm-0/dm
@@ -165,6 +170,8 @@ expect "LUKS1" 3 "only LUKS2 is supported" unlock --test --key-file key luks1.im
 expect "wrong key file" 4 "COS_OEM (oem.img): cannot open: key file wrongkey opens no keyslot$" unlock --test --no-tokens --key-file wrongkey oem.img "${BASE[@]}"
 expect "empty key file" 4 "emptykey: key file is empty" unlock --test --key-file emptykey oem.img "${BASE[@]}"
 expect "key file is a directory" 4 "keydir: key file is a directory" unlock --test --key-file keydir oem.img "${BASE[@]}"
+head -c 9000000 /dev/zero >hugekey
+expect "key file over 8 MiB" 4 "hugekey: key file is larger than 8388608 bytes" unlock --test --key-file hugekey oem.img "${BASE[@]}"
 expect "key file missing" 4 "nokey: cannot read key file: No such file" unlock --test --key-file nokey oem.img "${BASE[@]}"
 expect "missing --device in a scan" 3 "gone.img: no such device" status --device gone.img "${BASE[@]}"
 expect "bad mapper name" 3 "not a valid mapper name" unlock --test --key-file key oem.img bad/name "${BASE[@]}"
