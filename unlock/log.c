@@ -42,6 +42,12 @@ void log_msg(const struct logger *log, enum log_level level, const char *fmt, ..
 	if (!log->quiet || level <= LOG_ERR)
 		fprintf(stderr, "kcrypt: %s%s\n",
 			level == LOG_WARN ? "warning: " : level == LOG_DEBUG ? "debug: " : "", line);
-	if (log->kmsg_fd >= 0)
-		dprintf(log->kmsg_fd, "<%d>kcrypt: %s\n", (int)level, line);
+	if (log->kmsg_fd >= 0) {
+		/* one write() per record: kmsg takes a record per write, and
+		 * dprintf() gives up on it (kmsg refuses the lseek glibc tries) */
+		char rec[1100];
+		int len = snprintf(rec, sizeof(rec), "<%d>kcrypt: %s\n", (int)level, line);
+		if (len > 0)
+			(void)!write(log->kmsg_fd, rec, (size_t)len < sizeof(rec) ? (size_t)len : sizeof(rec) - 1);
+	}
 }

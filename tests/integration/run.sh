@@ -286,6 +286,23 @@ else
 	bad "loop devices unavailable: the scan path was not tested"
 fi
 
+echo "== in an initrd (as a child of PID 1), messages also go to /dev/kmsg"
+# a private mount and PID namespace: /etc/initrd-release exists only there,
+# and the shell is PID 1 so kcrypt's parent is PID 1, as under dracut
+marker=kmsg-$RANDOM$RANDOM
+cp oem.img "$marker.img"
+mkdir -p ovl/u ovl/w
+unshare -m -p -f --mount-proc sh -c '
+	mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/ovl/u,workdir=$1/ovl/w" /etc &&
+	touch /etc/initrd-release &&
+	$2 "$3" unlock --test --key-file key "$4.img" --cmdline "" --config-dir nocfg 2>/dev/null
+	echo "rc=$?"' _ "$T" "${KCRYPT_WRAP:-}" "$KCRYPT" "$marker" >kmsg-run.out 2>&1 || true
+check "initrd: kcrypt still succeeds" grep -q 'rc=0' kmsg-run.out
+check "initrd: the line reached the kernel log" bash -c 'dmesg | grep -q "kcrypt: COS_OEM ($1.img): key verified"' _ "$marker"
+cp oem.img "$marker-host.img"
+run unlock --test --key-file key "$marker-host.img" --cmdline "" --config-dir nocfg
+check "outside an initrd: nothing goes to the kernel log" bash -c '! dmesg | grep -q "$1-host.img"' _ "$marker"
+
 echo "== nothing we did changed a header; the key never appeared in output"
 check "headers unchanged (sha256 of every image)" [ "$before" = "$(digest "${IMAGES[@]}")" ]
 check "passphrase never printed" bash -c '! grep -qF "$1" "$2"' _ "$PASS" "$T/all-output"
