@@ -6,7 +6,8 @@ PREFIX   ?= /usr
 DESTDIR  ?=
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libcryptsetup blkid yaml-0.1 json-c libcrypto
+PKGS     := libcryptsetup blkid yaml-0.1 json-c libcrypto tss2-esys tss2-mu tss2-rc \
+            tss2-tcti-device tss2-tcti-swtpm tss2-tcti-mssim
 
 WARN     := -Wall -Wextra -Werror -Wformat-security -Wwrite-strings -Wshadow
 CFLAGS   ?= -O2 -g
@@ -20,7 +21,8 @@ endif
 
 # Modules of the binary; cli.c holds main().
 MODS     := log secret strv yamltree config config_load identity discover plan \
-            luks_hdr luks keysource unlock report
+            luks_hdr luks codec token policy pcrsig tpm2 keysource keysource_tpm2 \
+            unlock report
 OBJS     := $(MODS:%=$(BUILD)/%.o)
 BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)
 
@@ -56,8 +58,10 @@ setup:
 check-unit: $(UNIT_BIN)
 	sh tests/run-unit.sh $(UNIT_BIN)
 
+INTEGRATION := tests/integration/run.sh tests/integration/tpm.sh
+
 check-integration: $(BIN)
-	bash tests/integration/run.sh $(abspath $(BIN))
+	sh tests/run-suites.sh $(abspath $(BIN)) $(INTEGRATION)
 
 check: check-unit check-integration
 
@@ -65,13 +69,13 @@ check-asan:
 	$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 CC=$(CC) build/asan/kcrypt \
 		$(UNITS:%=build/asan/test_%)
 	ASAN_OPTIONS=detect_leaks=1 sh tests/run-unit.sh $(UNITS:%=build/asan/test_%)
-	ASAN_OPTIONS=detect_leaks=1 bash tests/integration/run.sh $(abspath build/asan/kcrypt)
+	ASAN_OPTIONS=detect_leaks=1 sh tests/run-suites.sh $(abspath build/asan/kcrypt) $(INTEGRATION)
 
 check-valgrind: $(BIN) $(UNIT_BIN)
 	KCRYPT_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
 		sh tests/run-unit.sh $(UNIT_BIN)
 	KCRYPT_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
-		bash tests/integration/run.sh $(abspath $(BIN))
+		sh tests/run-suites.sh $(abspath $(BIN)) $(INTEGRATION)
 
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
                $(shell pkg-config --cflags $(PKGS)) -Iunlock

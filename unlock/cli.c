@@ -31,6 +31,7 @@ enum opt_bit {
 	O_DRYRUN = 1 << 4,
 	O_NOTOKENS = 1 << 5,
 	O_CONFIG = 1 << 6,	/* --config-dir, --extra-config-dir, --cmdline */
+	O_TPM = 1 << 7,		/* --tpm-device, --tpm2-signature, --tpm2-pin-file, --no-tpm */
 };
 
 struct args {
@@ -38,8 +39,11 @@ struct args {
 	char **pos;
 	int npos;
 	int verbose;
-	bool quiet, json, test, dry_run, no_tokens;
+	bool quiet, json, test, dry_run, no_tokens, no_tpm;
 	const char *key_file;
+	const char *tpm_device;
+	const char *tpm2_signature;
+	const char *pin_file;
 	const char *cmdline;
 	const char *sysfs;
 	struct strv devices;
@@ -72,10 +76,11 @@ static int do_unlock(struct env *e);
 
 static const struct verb verbs[] = {
 	{ "unlock-all", do_unlock_all, 0, 0,
-	  O_JSON | O_DEVICE | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG,
+	  O_JSON | O_DEVICE | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG | O_TPM,
 	  "unlock-all [--key-file FILE] [--test] [--dry-run] [--json] [--device PATH]...",
 	  "open every LUKS2 volume that is not open yet" },
-	{ "unlock", do_unlock, 1, 2, O_JSON | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG,
+	{ "unlock", do_unlock, 1, 2,
+	  O_JSON | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG | O_TPM,
 	  "unlock DEVICE [NAME] [--key-file FILE] [--test] [--dry-run] [--json]",
 	  "open one LUKS2 volume as /dev/mapper/NAME" },
 	{ "status", do_status, 0, 0, O_JSON | O_DEVICE | O_CONFIG,
@@ -106,6 +111,11 @@ static void usage_verb(FILE *f, const struct verb *v)
 	fprintf(f, "Usage: kcrypt %s\n\n%s.\n\nOptions:\n", v->usage, v->summary);
 	if (v->opts & O_KEYFILE)
 		fprintf(f, "  --key-file FILE       passphrase or key file (\"-\" for stdin), as cryptsetup\n");
+	if (v->opts & O_TPM)
+		fprintf(f, "  --tpm-device DEV      TPM: auto, a path, or a TCTI (swtpm:path=SOCK, device:PATH)\n"
+			   "  --tpm2-signature FILE signed PCR policy (default: systemd's search path)\n"
+			   "  --tpm2-pin-file FILE  PIN for tokens that need one (\"-\" for stdin)\n"
+			   "  --no-tpm              do not use the TPM\n");
 	if (v->opts & O_NOTOKENS)
 		fprintf(f, "  --no-tokens           do not try the volume's LUKS2 tokens\n");
 	if (v->opts & O_TEST)
@@ -126,7 +136,8 @@ static void usage_verb(FILE *f, const struct verb *v)
 }
 
 enum { OPT_JSON = 256, OPT_DEVICE, OPT_KEYFILE, OPT_TEST, OPT_DRYRUN, OPT_NOTOKENS,
-       OPT_CONFIGDIR, OPT_EXTRADIR, OPT_CMDLINE, OPT_SYSFS, OPT_VERSION };
+       OPT_CONFIGDIR, OPT_EXTRADIR, OPT_CMDLINE, OPT_SYSFS, OPT_VERSION, OPT_TPMDEV,
+       OPT_TPMSIG, OPT_PINFILE, OPT_NOTPM };
 
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -143,6 +154,10 @@ static const struct option long_opts[] = {
 	{ "extra-config-dir", required_argument, NULL, OPT_EXTRADIR },
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "sysfs", required_argument, NULL, OPT_SYSFS },
+	{ "tpm-device", required_argument, NULL, OPT_TPMDEV },
+	{ "tpm2-signature", required_argument, NULL, OPT_TPMSIG },
+	{ "tpm2-pin-file", required_argument, NULL, OPT_PINFILE },
+	{ "no-tpm", no_argument, NULL, OPT_NOTPM },
 	{ 0 },
 };
 
@@ -161,6 +176,11 @@ static unsigned opt_class(int c)
 		return O_DRYRUN;
 	case OPT_NOTOKENS:
 		return O_NOTOKENS;
+	case OPT_TPMDEV:
+	case OPT_TPMSIG:
+	case OPT_PINFILE:
+	case OPT_NOTPM:
+		return O_TPM;
 	default:
 		return 0;
 	}
@@ -254,6 +274,18 @@ static int parse_args(int argc, char **argv, struct args *a, const struct verb *
 			break;
 		case OPT_SYSFS:
 			a->sysfs = optarg;
+			break;
+		case OPT_TPMDEV:
+			a->tpm_device = optarg;
+			break;
+		case OPT_TPMSIG:
+			a->tpm2_signature = optarg;
+			break;
+		case OPT_PINFILE:
+			a->pin_file = optarg;
+			break;
+		case OPT_NOTPM:
+			a->no_tpm = true;
 			break;
 		case ':':
 			fprintf(stderr, "kcrypt: %s: option %s needs an argument\n", v->name,
@@ -357,26 +389,27 @@ out:
 	return finish(e, code);
 }
 
-static int read_keyfile(struct env *e, struct secret **key)
+/* what: "key file" or "PIN file" */
+static int read_secret(struct env *e, const char *path, const char *what, size_t max,
+		       struct secret **key)
 {
-	const char *path = e->a->key_file;
 	int r;
 
 	*key = NULL;
 	if (!path)
 		return EXIT_OK;
-	r = secret_read_file(path, KEYFILE_MAX, key);
+	r = secret_read_file(path, max, key);
 	if (r == 0)
 		return EXIT_OK;
 	switch (r) {
 	case -ENODATA:
-		log_err(&e->log, "%s: key file is empty", path);
+		log_err(&e->log, "%s: %s is empty", path, what);
 		break;
 	case -EISDIR:
-		log_err(&e->log, "%s: key file is a directory", path);
+		log_err(&e->log, "%s: %s is a directory", path, what);
 		break;
 	case -EFBIG:
-		log_err(&e->log, "%s: key file is larger than %u bytes", path, KEYFILE_MAX);
+		log_err(&e->log, "%s: %s is larger than %zu bytes", path, what, max);
 		break;
 	case -EPERM:
 	case -ENOMEM:
@@ -384,9 +417,16 @@ static int read_keyfile(struct env *e, struct secret **key)
 		log_err(&e->log, "cannot lock memory for the key: %s", strerror(-r));
 		return EXIT_FAIL;
 	default:
-		log_err(&e->log, "%s: cannot read key file: %s", path, strerror(-r));
+		log_err(&e->log, "%s: cannot read %s: %s", path, what, strerror(-r));
 	}
 	return EXIT_KEY;
+}
+
+/* A PIN typed into a file or a pipe ends with a newline that is not part of it. */
+static void chomp(struct secret *s)
+{
+	while (s && s->len && (s->buf[s->len - 1] == '\n' || s->buf[s->len - 1] == '\r'))
+		s->buf[--s->len] = 0;
 }
 
 static int fail_code(enum fail_class f)
@@ -412,14 +452,26 @@ static int run_plan(struct env *e, const struct plan *p, int (*code_of)(const st
 	struct unlock_opts uo = { .test = e->a->test, .dry_run = e->a->dry_run };
 	struct keysource_ctx ks = { .keyfile_path = e->a->key_file, .tokens = !e->a->no_tokens,
 				    .log = &e->log };
+	struct tpm_state tpm = { 0 };
 	struct step_result *res = NULL;
-	struct secret *key = NULL;
+	struct secret *key = NULL, *pin = NULL;
+	const char *env_dev = getenv("KCRYPT_TPM2_DEVICE");
 	int code;
 
-	code = read_keyfile(e, &key);
+	code = read_secret(e, e->a->key_file, "key file", KEYFILE_MAX, &key);
+	if (code == EXIT_OK)
+		code = read_secret(e, e->a->pin_file, "PIN file", 1024, &pin);
 	if (code != EXIT_OK)
-		return code;
+		goto out;
+	chomp(pin);
 	ks.keyfile = key;
+	if (!e->a->no_tpm) {
+		tpm.device = e->a->tpm_device ? e->a->tpm_device :
+			     env_dev && *env_dev ? env_dev : e->cfg.tpm_device;
+		tpm.sig_path = e->a->tpm2_signature;
+		tpm.pin = pin;
+		ks.tpm = &tpm;
+	}
 	res = calloc(p->n ? p->n : 1, sizeof(*res));
 	if (!res) {
 		code = EXIT_FAIL;
@@ -433,7 +485,9 @@ static int run_plan(struct env *e, const struct plan *p, int (*code_of)(const st
 				   e->a->dry_run ? "dry-run" : e->a->test ? "test" : "activate");
 	code = code_of(p, res);
 out:
+	keysource_tpm2_release(&tpm);
 	secret_free(key);
+	secret_free(pin);
 	free(res);
 	return code;
 }
@@ -523,6 +577,9 @@ int main(int argc, char **argv)
 	harden();
 	code = parse_args(argc, argv, &a, &v);
 	if (code < 0) {
+		/* tpm2-tss logs to stderr by itself; our messages say what failed */
+		if (!a.verbose)
+			setenv("TSS2_LOG", "all+NONE", 0);
 		log_init(&e.log, a.verbose > 0, a.quiet);
 		config_init(&e.cfg);
 		code = v->run(&e);

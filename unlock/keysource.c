@@ -1,23 +1,46 @@
 #include "keysource.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 
-static int from_keyfile(const struct keysource_ctx *ctx, struct luks *l, const char *name)
+#include "token.h"
+
+static int from_keyfile(const struct keysource_ctx *ctx, struct luks *l, const char *name,
+			char *why, size_t whylen)
 {
+	int r;
+
 	if (!ctx->keyfile)
 		return -ENOENT;
-	return luks_open_passphrase(l, name, ctx->keyfile->buf, ctx->keyfile->len);
+	r = luks_open_passphrase(l, name, ctx->keyfile->buf, ctx->keyfile->len);
+	if (r == -EPERM)
+		snprintf(why, whylen, "key file %s opens no keyslot", ctx->keyfile_path);
+	else if (r < 0)
+		snprintf(why, whylen, "activation failed: %s", strerror(-r));
+	return r;
 }
 
-static int from_tokens(const struct keysource_ctx *ctx, struct luks *l, const char *name)
+static int from_tokens(const struct keysource_ctx *ctx, struct luks *l, const char *name,
+		       char *why, size_t whylen)
 {
+	int r;
+
 	if (!ctx->tokens)
 		return -ENOENT;
-	return luks_open_token(l, name);
+	/* systemd-tpm2 tokens are ours: never hand them to systemd's plugin */
+	r = luks_open_token(l, name, ctx->tpm ? TOKEN_TYPE_TPM2 : NULL);
+	if (r == -EPERM)
+		snprintf(why, whylen, "no token could unlock it");
+	else if (r < 0 && r != -ENOENT)
+		snprintf(why, whylen, "token: %s", strerror(-r));
+	return r;
 }
 
+/* Order matters: an explicit key file wins over anything automatic. */
 static const struct keysource sources[] = {
 	{ "key-file", from_keyfile },
+	{ "tpm2", keysource_tpm2_open },
 	{ "token", from_tokens },
 };
 

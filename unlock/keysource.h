@@ -10,20 +10,44 @@
 #include "luks.h"
 #include "secret.h"
 
+struct tpm2;
+
+/* TPM key source state, shared by every volume of a run: the TPM is opened
+ * once, the signature file read once. */
+struct tpm_state {
+	const char *device;		/* --tpm-device / KCRYPT_TPM2_DEVICE / config; NULL: auto */
+	const char *sig_path;		/* --tpm2-signature; NULL: search the usual places */
+	const struct secret *pin;	/* --tpm2-pin-file; NULL when none */
+	struct tpm2 *tpm;		/* opened on first use */
+	int open_error;			/* < 0 once opening failed: not retried */
+	char open_why[256];
+	bool sig_loaded;
+	char *sigjson;			/* NULL when no file was found */
+	char sig_why[256];		/* why the file could not be used */
+	unsigned unseals;		/* for the benchmark: TPM unseals done */
+};
+
 struct keysource_ctx {
 	const struct secret *keyfile;	/* --key-file content, NULL when none */
 	const char *keyfile_path;
 	bool tokens;			/* try libcryptsetup tokens */
+	struct tpm_state *tpm;		/* NULL: TPM source off */
 	const struct logger *log;
 };
 
 struct keysource {
 	const char *name;
-	/* Returns the keyslot opened (>= 0); -ENOENT when this source has
-	 * nothing for the volume; -EPERM when its key was rejected; other
-	 * -errno on failure. name NULL = verify only. */
-	int (*open)(const struct keysource_ctx *ctx, struct luks *l, const char *name);
+	/* Returns the keyslot opened (>= 0); -ENOENT with why empty when this
+	 * source has nothing for the volume; otherwise -errno with why set to
+	 * one line (-EPERM: its key was rejected). name NULL = verify only. */
+	int (*open)(const struct keysource_ctx *ctx, struct luks *l, const char *name, char *why,
+		    size_t whylen);
 };
+
+/* The TPM source (keysource_tpm2.c) and its teardown. */
+int keysource_tpm2_open(const struct keysource_ctx *ctx, struct luks *l, const char *name,
+			char *why, size_t whylen);
+void keysource_tpm2_release(struct tpm_state *st);
 
 /* The sources in the order they are tried; n gets the count. */
 const struct keysource *keysource_table(size_t *n);

@@ -1,6 +1,7 @@
 #include "luks.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libcryptsetup.h>
 #include <stdio.h>
@@ -161,14 +162,52 @@ int luks_open_passphrase(struct luks *l, const char *name, const unsigned char *
 					    0);
 }
 
-int luks_open_token(struct luks *l, const char *name)
+int luks_open_passphrase_slot(struct luks *l, const char *name, int keyslot,
+			      const unsigned char *pass, size_t len)
 {
-	int r = crypt_activate_by_token(l->cd, name, CRYPT_ANY_TOKEN, NULL, 0);
+	return crypt_activate_by_passphrase(l->cd, name, keyslot, (const char *)pass, len, 0);
+}
 
-	/* no token, or only tokens whose handler is not installed */
-	if (r == -ENOENT || r == -EINVAL || r == -ENOANO)
-		return -ENOENT;
-	return r;
+int luks_token_json(struct luks *l, int id, const char **json)
+{
+	int r = crypt_token_json_get(l->cd, id, json);
+
+	return r < 0 ? -ENOENT : 0;
+}
+
+static bool token_is(const char *json, const char *type)
+{
+	struct json_object *root = json_tokener_parse(json), *t;
+	bool is = root && json_object_object_get_ex(root, "type", &t) &&
+		  !strcmp(json_object_get_string(t), type);
+
+	json_object_put(root);
+	return is;
+}
+
+int luks_open_token(struct luks *l, const char *name, const char *skip_type)
+{
+	bool tried = false;
+	int last = -ENOENT;
+
+	for (int id = 0; id < LUKS_MAX_TOKENS; id++) {
+		const char *json = NULL;
+		int r;
+
+		if (crypt_token_json_get(l->cd, id, &json) < 0 || !json)
+			continue;
+		if (skip_type && token_is(json, skip_type))
+			continue;
+		r = crypt_activate_by_token(l->cd, name, id, NULL, 0);
+		if (r >= 0)
+			return r;
+		/* no handler installed for this type: not ours to judge */
+		if (r == -ENOENT || r == -EINVAL || r == -ENOANO)
+			continue;
+		tried = true;
+		last = r;
+	}
+	return tried ? last : -ENOENT;
 }
 
 static void parse_token(const char *json, struct luks_token *t)

@@ -42,9 +42,15 @@ enum hdr_health luks_health(const struct luks *l);
  * (>= 0), -EPERM when the passphrase opens no keyslot, other -errno. */
 int luks_open_passphrase(struct luks *l, const char *name, const unsigned char *pass,
 			 size_t len);
-/* Any token libcryptsetup can use (built-in or plugin). Returns the keyslot,
- * -ENOENT when there is no usable token, -EPERM when tokens failed. */
-int luks_open_token(struct luks *l, const char *name);
+/* The same, restricted to one keyslot (a token's). */
+int luks_open_passphrase_slot(struct luks *l, const char *name, int keyslot,
+			      const unsigned char *pass, size_t len);
+/* Any token libcryptsetup can use (built-in or plugin), except tokens of type
+ * skip_type (handled natively). Returns the keyslot, -ENOENT when there is
+ * no usable token, -EPERM when tokens failed. */
+int luks_open_token(struct luks *l, const char *name, const char *skip_type);
+/* Token id's JSON (owned by l) in *json; -ENOENT when the id is unused. */
+int luks_token_json(struct luks *l, int id, const char **json);
 
 int luks_info(struct luks *l, struct luks_info *info);
 

@@ -27,52 +27,56 @@ static enum fail_class load_fail_class(int r)
 	return r == -ENOMEM ? FAIL_SYSTEM : FAIL_DEVICE;
 }
 
+static enum fail_class source_fail_class(int r)
+{
+	switch (r) {
+	case -ENOMEM:
+		return FAIL_SYSTEM;
+	case -EBUSY:
+	case -EEXIST:
+		return FAIL_DEVICE;	/* the mapping is in the way, not the key */
+	default:
+		return FAIL_KEY;
+	}
+}
+
+/* Try each key source; the first that opens the volume wins. Every source
+ * that had something to say about a failure adds its line to the reason. */
 static void try_sources(const struct plan_step *s, const struct unlock_opts *o,
 			const struct keysource_ctx *ks, struct luks *l, struct step_result *res)
 {
 	const struct keysource *src;
-	size_t n;
-	const char *rejected[8] = { 0 };
-	size_t nrej = 0;
-	int last = -ENOENT;
+	size_t n, off = 0;
 	char w[300];
 
 	src = keysource_table(&n);
-	for (size_t i = 0; i < n; i++) {
-		int r = src[i].open(ks, l, o->test ? NULL : s->mapper);
-		if (r >= 0) {
-			res->state = o->test ? RES_VERIFIED : RES_OPENED;
-			res->keyslot = r;
-			res->source = src[i].name;
-			return;
-		}
-		log_debug(ks->log, "%s: %s: %s", who(s, w, sizeof(w)), src[i].name, strerror(-r));
-		if (r == -EPERM && nrej < 8)
-			rejected[nrej++] = src[i].name;
-		else if (r != -ENOENT)
-			last = r;
-	}
 	res->state = RES_FAILED;
 	res->fail = FAIL_KEY;
-	if (nrej) {
-		size_t off = 0;
-		for (size_t i = 0; i < nrej && off < sizeof(res->reason); i++) {
-			if (!strcmp(rejected[i], "key-file"))
-				off += (size_t)snprintf(res->reason + off, sizeof(res->reason) - off,
-							"%skey file %s opens no keyslot", i ? "; " : "",
-							ks->keyfile_path);
-			else
-				off += (size_t)snprintf(res->reason + off, sizeof(res->reason) - off,
-							"%sno %s could unlock it", i ? "; " : "",
-							rejected[i]);
+	for (size_t i = 0; i < n; i++) {
+		char why[400] = "";
+		int r = src[i].open(ks, l, o->test ? NULL : s->mapper, why, sizeof(why));
+
+		if (r >= 0) {
+			res->state = o->test ? RES_VERIFIED : RES_OPENED;
+			res->fail = FAIL_NONE;
+			res->keyslot = r;
+			res->source = src[i].name;
+			res->reason[0] = '\0';
+			return;
 		}
-	} else if (last == -ENOENT)
-		snprintf(res->reason, sizeof(res->reason),
-			 "no key source for it (no usable token; give --key-file)");
-	else {
-		res->fail = last == -EBUSY || last == -EEXIST ? FAIL_DEVICE : FAIL_SYSTEM;
-		snprintf(res->reason, sizeof(res->reason), "activation failed: %s", strerror(-last));
+		log_debug(ks->log, "%s: %s: %s", who(s, w, sizeof(w)), src[i].name,
+			  why[0] ? why : strerror(-r));
+		if (r == -ENOENT && !why[0])
+			continue;
+		if (res->fail == FAIL_KEY)
+			res->fail = source_fail_class(r);
+		if (off < sizeof(res->reason))
+			off += (size_t)snprintf(res->reason + off, sizeof(res->reason) - off, "%s%s",
+						off ? "; " : "", why[0] ? why : strerror(-r));
 	}
+	if (!off)
+		snprintf(res->reason, sizeof(res->reason),
+			 "no key source for it (no TPM2 or usable token; give --key-file)");
 }
 
 static void run_step(const struct plan_step *s, const struct unlock_opts *o,

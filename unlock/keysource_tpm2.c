@@ -1,0 +1,188 @@
+/* The TPM key source: every systemd-tpm2 token of the volume, unsealed with
+ * our own ESYS code, its base64 passphrase given to its keyslot. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "keysource.h"
+#include "token.h"
+#include "tpm2.h"
+
+#define SIG_MAX (1024 * 1024)
+#define SIG_NAME "tpm2-pcr-signature.json"
+
+/* systemd 252 searches the four directories, 254+ also /.extra in the
+ * initrd; /run/systemd is first because systemd-stub's copy lands there. */
+static const char *const sig_dirs[] = {
+	"/run/systemd", "/.extra", "/etc/systemd", "/usr/local/lib/systemd", "/usr/lib/systemd",
+};
+
+static int read_text(const char *path, char **out)
+{
+	struct stat st;
+	char *buf = NULL;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SIG_MAX) {
+		r = -EFBIG;
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	n = read(fd, buf, (size_t)st.st_size);
+	if (n != st.st_size) {
+		r = -EIO;
+		goto out;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return r;
+}
+
+static void load_signature(struct tpm_state *st, const struct logger *log)
+{
+	char path[256];
+	int r;
+
+	st->sig_loaded = true;
+	if (st->sig_path) {
+		r = read_text(st->sig_path, &st->sigjson);
+		if (r < 0)
+			snprintf(st->sig_why, sizeof(st->sig_why), "signature file %s: %s", st->sig_path,
+				 r == -EFBIG ? "not a regular file under 1 MiB" : strerror(-r));
+		return;
+	}
+	for (size_t i = 0; i < sizeof(sig_dirs) / sizeof(sig_dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", sig_dirs[i], SIG_NAME);
+		r = read_text(path, &st->sigjson);
+		if (r == 0) {
+			log_debug(log, "tpm2: PCR signatures from %s", path);
+			return;
+		}
+	}
+}
+
+static int ensure_tpm(const struct keysource_ctx *ctx, char *why, size_t whylen)
+{
+	struct tpm_state *st = ctx->tpm;
+
+	if (!st->tpm && st->open_error == 0) {
+		st->open_error = tpm2_open(st->device, ctx->log, &st->tpm, st->open_why,
+					   sizeof(st->open_why));
+		if (st->open_error == 0)
+			st->open_error = 1;	/* opened: never retried either way */
+	}
+	if (!st->tpm) {
+		snprintf(why, whylen, "%s", st->open_why);
+		return st->open_error < 0 ? st->open_error : -ENODEV;
+	}
+	return 0;
+}
+
+static int passphrase_of(const struct secret *secret, struct secret **out)
+{
+	struct secret *p = secret_new(4 * ((secret->len + 2) / 3) + 1);
+
+	if (!p)
+		return -errno;
+	/* systemd's rule: the LUKS passphrase is base64 of the unsealed bytes */
+	p->len = codec_b64_encode(secret->buf, secret->len, (char *)p->buf);
+	*out = p;
+	return 0;
+}
+
+static int try_token(const struct keysource_ctx *ctx, struct luks *l, const char *name, int id,
+		     const char *json, char *why, size_t whylen)
+{
+	struct tpm_state *st = ctx->tpm;
+	struct token_tpm2 tok;
+	struct secret *secret = NULL, *pass = NULL;
+	char tw[200];
+	int r;
+
+	r = token_parse(json, &tok, tw, sizeof(tw));
+	if (r < 0) {
+		snprintf(why, whylen, "token %d malformed: %s", id, tw);
+		return -EBADMSG;
+	}
+	r = ensure_tpm(ctx, why, whylen);
+	if (r < 0)
+		goto out;
+	if (tok.pubkey_pcr_mask && !st->sig_loaded)
+		load_signature(st, ctx->log);
+	if (tok.pubkey_pcr_mask && st->sig_why[0]) {
+		snprintf(why, whylen, "%s", st->sig_why);
+		r = -EINVAL;
+		goto out;
+	}
+	{
+		struct tpm2_unseal_in in = { .tok = &tok, .sigjson = st->sigjson, .pin = st->pin };
+		r = tpm2_unseal(st->tpm, &in, &secret, why, whylen);
+	}
+	st->unseals++;
+	if (r < 0)
+		goto out;
+	r = passphrase_of(secret, &pass);
+	if (r < 0)
+		goto out;
+	r = luks_open_passphrase_slot(l, name, tok.keyslot, pass->buf, pass->len);
+	if (r == -EPERM)
+		snprintf(why, whylen, "token %d: the unsealed key does not open keyslot %d", id,
+			 tok.keyslot);
+	else if (r < 0)
+		snprintf(why, whylen, "activation failed: %s", strerror(-r));
+out:
+	secret_free(secret);
+	secret_free(pass);
+	token_free(&tok);
+	return r;
+}
+
+int keysource_tpm2_open(const struct keysource_ctx *ctx, struct luks *l, const char *name,
+			char *why, size_t whylen)
+{
+	int last = -ENOENT;
+
+	if (!ctx->tpm)
+		return -ENOENT;
+	for (int id = 0; id < LUKS_MAX_TOKENS; id++) {
+		const char *json = NULL;
+		int r;
+
+		if (luks_token_json(l, id, &json) < 0 || !token_is_tpm2(json))
+			continue;
+		r = try_token(ctx, l, name, id, json, why, whylen);
+		if (r >= 0)
+			return r;
+		last = r;
+		/* no TPM: no other token will fare better */
+		if (r == -ENODEV)
+			break;
+	}
+	return last;
+}
+
+void keysource_tpm2_release(struct tpm_state *st)
+{
+	if (!st)
+		return;
+	tpm2_close(st->tpm);
+	st->tpm = NULL;
+	free(st->sigjson);
+	st->sigjson = NULL;
+}
