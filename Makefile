@@ -27,7 +27,7 @@ OBJS     := $(MODS:%=$(BUILD)/%.o)
 BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)
 
 # One cmocka program per pure module, linked with the modules it needs.
-UNITS    := config identity plan
+UNITS    := config identity plan token pcrsig
 UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
 .PHONY: all clean install test check check-unit check-integration check-asan \
@@ -45,7 +45,8 @@ $(BIN): $(OBJS) $(BUILD)/cli.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/test_%: tests/unit/test_%.c $(OBJS)
-	$(CC) $(CFLAGS) -Iunlock $(LDFLAGS) -o $@ $< $(OBJS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Iunlock -DTEST_DATA='"$(abspath tests/data)"' $(LDFLAGS) -o $@ $< $(OBJS) \
+		$(LDLIBS) -lcmocka
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/kcrypt
@@ -79,16 +80,24 @@ check-valgrind: $(BIN) $(UNIT_BIN)
 
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
                $(shell pkg-config --cflags $(PKGS)) -Iunlock
-FUZZ_SRC    := unlock/config.c unlock/yamltree.c unlock/strv.c
+FUZZERS     := config token pcrsig
+FUZZ_SRC_config := unlock/config.c unlock/yamltree.c unlock/strv.c
+FUZZ_SRC_token  := unlock/token.c unlock/codec.c
+FUZZ_SRC_pcrsig := unlock/pcrsig.c unlock/codec.c
+FUZZ_SEEDS_config := tests/data/config
+FUZZ_SEEDS_token  := tests/data/token
+FUZZ_SEEDS_pcrsig := tests/data/pcrsig
 
-build/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_SRC) | $(BUILD)
+.SECONDEXPANSION:
+build/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) | $(BUILD)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 
-fuzz-short: build/fuzz_config
-	sh tests/fuzz/run.sh build/fuzz_config 30
+# make test: a short pass per parser; make fuzz: half an hour each
+fuzz-short: $(FUZZERS:%=build/fuzz_%)
+	$(foreach f,$(FUZZERS),sh tests/fuzz/run.sh build/fuzz_$(f) 20 $(FUZZ_SEEDS_$(f)) &&) true
 
-fuzz: build/fuzz_config
-	sh tests/fuzz/run.sh build/fuzz_config 1800
+fuzz: $(FUZZERS:%=build/fuzz_%)
+	$(foreach f,$(FUZZERS),sh tests/fuzz/run.sh build/fuzz_$(f) 1800 $(FUZZ_SEEDS_$(f)) &&) true
 
 lint:
 	shellcheck -x tests/*.sh tests/integration/*.sh tests/fuzz/*.sh .ci/run

@@ -1,9 +1,13 @@
 #include "report.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "token.h"
 
 static const char *health_name(enum hdr_health h)
 {
@@ -19,6 +23,40 @@ static const char *health_name(enum hdr_health h)
 	default:
 		return "not-luks";
 	}
+}
+
+static const char *bank_word(uint16_t bank)
+{
+	switch (bank) {
+	case TPM2_ALG_SHA1:
+		return "sha1";
+	case TPM2_ALG_SHA384:
+		return "sha384";
+	case TPM2_ALG_SHA512:
+		return "sha512";
+	default:
+		return "sha256";
+	}
+}
+
+static void describe_policy(struct luks *l, int id, struct token_policy *tp)
+{
+	struct token_tpm2 t;
+	const char *json = NULL;
+
+	memset(tp, 0, sizeof(*tp));
+	if (luks_token_json(l, id, &json) < 0 || !token_is_tpm2(json))
+		return;
+	tp->tpm2 = true;
+	if (token_parse(json, &t, tp->error, sizeof(tp->error)) < 0)
+		return;
+	tp->parsed = true;
+	token_mask_str(t.pcr_mask, tp->pcrs, sizeof(tp->pcrs));
+	token_mask_str(t.pubkey_pcr_mask, tp->signed_pcrs, sizeof(tp->signed_pcrs));
+	tp->pin = t.pin;
+	tp->parent = t.srk ? "srk" : t.primary_alg == TOKEN_ALG_RSA ? "rsa" : "ecc";
+	tp->bank = bank_word(t.bank);
+	token_free(&t);
 }
 
 void status_gather(const struct plan *p, const struct logger *log, struct status_entry *out)
@@ -40,6 +78,8 @@ void status_gather(const struct plan *p, const struct logger *log, struct status
 		}
 		e->health = luks_health(l);
 		e->have_info = luks_info(l, &e->info) == 0;
+		for (size_t t = 0; e->have_info && t < e->info.ntokens; t++)
+			describe_policy(l, e->info.tokens[t].id, &e->policy[t]);
 		e->error[0] = '\0';
 		if (e->step->action == STEP_REFUSE)
 			snprintf(e->error, sizeof(e->error), "%s", e->step->reason);
@@ -55,9 +95,16 @@ static void tokens_text(const struct status_entry *e, char *buf, size_t size)
 	for (size_t i = 0; i < e->info.ntokens && off < size; i++) {
 		const struct luks_token *t = &e->info.tokens[i];
 		off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? "," : "", t->type);
+		const struct token_policy *tp = &e->policy[i];
 		for (size_t k = 0; k < t->nkeyslots && off < size; k++)
 			off += (size_t)snprintf(buf + off, size - off, "%c%d", k ? '+' : ':',
 						t->keyslots[k]);
+		if (tp->parsed && off < size)
+			off += (size_t)snprintf(buf + off, size - off, "(pcrs %s, signed %s%s, %s)",
+						tp->pcrs, tp->signed_pcrs, tp->pin ? ", pin" : "",
+						tp->parent);
+		else if (tp->tpm2 && off < size)
+			off += (size_t)snprintf(buf + off, size - off, "(malformed)");
 	}
 	if (!buf[0])
 		snprintf(buf, size, "-");
@@ -142,6 +189,34 @@ static int emit(FILE *f, struct json_object *root)
 	return r;
 }
 
+static struct json_object *mask_array(const char *mask)
+{
+	struct json_object *a = json_object_new_array();
+	char copy[64], *save = NULL;
+
+	snprintf(copy, sizeof(copy), "%s", mask);
+	if (strcmp(copy, "none") != 0)
+		for (char *w = strtok_r(copy, "+", &save); w; w = strtok_r(NULL, "+", &save))
+			json_object_array_add(a, json_object_new_int(atoi(w)));
+	return a;
+}
+
+static struct json_object *policy_json(const struct token_policy *tp)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!tp->parsed) {
+		json_object_object_add(o, "error", json_object_new_string(tp->error));
+		return o;
+	}
+	json_object_object_add(o, "pcrs", mask_array(tp->pcrs));
+	json_object_object_add(o, "signed_pcrs", mask_array(tp->signed_pcrs));
+	json_object_object_add(o, "pin", json_object_new_boolean(tp->pin));
+	json_object_object_add(o, "parent", json_object_new_string(tp->parent));
+	json_object_object_add(o, "bank", json_object_new_string(tp->bank));
+	return o;
+}
+
 int report_status_json(FILE *f, const struct status_entry *e, size_t n)
 {
 	struct json_object *root = json_object_new_object(), *vols = json_object_new_array();
@@ -155,6 +230,8 @@ int report_status_json(FILE *f, const struct status_entry *e, size_t n)
 			json_object_object_add(jt, "id", json_object_new_int(tk->id));
 			json_object_object_add(jt, "type", json_object_new_string(tk->type));
 			json_object_object_add(jt, "keyslots", int_array(tk->keyslots, tk->nkeyslots));
+			if (e[i].policy[t].tpm2)
+				json_object_object_add(jt, "tpm2", policy_json(&e[i].policy[t]));
 			json_object_array_add(toks, jt);
 		}
 		json_object_object_add(o, "keyslots",

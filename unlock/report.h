@@ -8,10 +8,23 @@
 #include "plan.h"
 #include "unlock.h"
 
+/* What a systemd-tpm2 token asks of the TPM (status output). */
+struct token_policy {
+	bool tpm2;		/* the token is systemd-tpm2 */
+	bool parsed;		/* and well-formed; else error says why */
+	char pcrs[64];		/* literal PCRs, "7" or "none" */
+	char signed_pcrs[64];	/* PCRs under the signed policy */
+	bool pin;
+	const char *parent;	/* "ecc", "rsa" (legacy transient) or "srk" */
+	const char *bank;
+	char error[200];
+};
+
 struct status_entry {
 	const struct plan_step *step;
 	bool have_info;
 	struct luks_info info;
+	struct token_policy policy[LUKS_MAX_TOKENS];	/* parallel to info.tokens */
 	enum hdr_health health;
 	char error[600];
 };

@@ -106,6 +106,13 @@ run_in_ns() {
 run_in_ns unlock --test signed.img "${TPMARGS[@]}"
 check "signature found in /run/systemd by default" bash -c 'rc_is 0 && err_has "key verified with tpm2"'
 
+run status --json --cmdline "" --config-dir nocfg --device pcr7.img --device both.img --device pin.img
+check "status: PCR 7 token policy" jq_is '.volumes[0].tokens[0].tpm2 | "\(.pcrs)|\(.signed_pcrs)|\(.pin)|\(.parent)|\(.bank)"' '[7]|[]|false|ecc|sha256'
+check "status: signed + PCR 7 policy" jq_is '.volumes[1].tokens[0].tpm2 | "\(.pcrs)|\(.signed_pcrs)"' '[7]|[11]'
+check "status: PIN token" jq_is '.volumes[2].tokens[0].tpm2.pin' true
+run status --cmdline "" --config-dir nocfg --device both.img
+check "status text: token policy" out_has 'systemd-tpm2:1(pcrs 7, signed 11, ecc)'
+
 echo "== PCR 7 changes: literal bindings refuse, the signed-only one still opens"
 pcr_extend 7 "secure-boot-policy:db-updated"
 for img in pcr7.img both.img; do
