@@ -22,7 +22,7 @@ endif
 # Modules of the binary; cli.c holds main().
 MODS     := log secret strv yamltree config config_load identity discover plan \
             luks_hdr luks codec token policy pcrsig tpm2 keysource keysource_tpm2 \
-            unlock report
+            unlock report enroll
 OBJS     := $(MODS:%=$(BUILD)/%.o)
 BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)
 
@@ -48,6 +48,10 @@ $(BUILD)/test_%: tests/unit/test_%.c $(OBJS)
 	$(CC) $(CFLAGS) -Iunlock -DTEST_DATA='"$(abspath tests/data)"' $(LDFLAGS) -o $@ $< $(OBJS) \
 		$(LDLIBS) -lcmocka
 
+# test tool: systemd's own token plugin, driven through libcryptsetup
+build/sd_tpm2_open: tests/tools/sd_tpm2_open.c | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/kcrypt
 	install -D -m 0644 unlock/kcrypt.8 $(DESTDIR)$(PREFIX)/share/man/man8/kcrypt.8
@@ -61,18 +65,19 @@ check-unit: $(UNIT_BIN)
 
 INTEGRATION := tests/integration/run.sh tests/integration/tpm.sh
 
-check-integration: $(BIN)
+check-integration: $(BIN) build/sd_tpm2_open
 	sh tests/run-suites.sh $(abspath $(BIN)) $(INTEGRATION)
 
 check: check-unit check-integration
 
 check-asan:
+	$(MAKE) --no-print-directory build/sd_tpm2_open
 	$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 CC=$(CC) build/asan/kcrypt \
 		$(UNITS:%=build/asan/test_%)
 	ASAN_OPTIONS=detect_leaks=1 sh tests/run-unit.sh $(UNITS:%=build/asan/test_%)
 	ASAN_OPTIONS=detect_leaks=1 sh tests/run-suites.sh $(abspath build/asan/kcrypt) $(INTEGRATION)
 
-check-valgrind: $(BIN) $(UNIT_BIN)
+check-valgrind: $(BIN) $(UNIT_BIN) build/sd_tpm2_open
 	KCRYPT_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
 		sh tests/run-unit.sh $(UNIT_BIN)
 	KCRYPT_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "discover.h"
+#include "enroll.h"
 #include "exitcode.h"
 #include "keysource.h"
 #include "plan.h"
@@ -32,6 +33,7 @@ enum opt_bit {
 	O_NOTOKENS = 1 << 5,
 	O_CONFIG = 1 << 6,	/* --config-dir, --extra-config-dir, --cmdline */
 	O_TPM = 1 << 7,		/* --tpm-device, --tpm2-signature, --tpm2-pin-file, --no-tpm */
+	O_ENROLL = 1 << 8,	/* --tpm, --tpm-pcrs, --public-key(-pcrs), --pin, --unlock-key-file */
 };
 
 struct args {
@@ -44,6 +46,8 @@ struct args {
 	const char *tpm_device;
 	const char *tpm2_signature;
 	const char *pin_file;
+	bool tpm, pin;
+	const char *tpm_pcrs, *public_key, *public_key_pcrs, *unlock_key_file;
 	const char *cmdline;
 	const char *sysfs;
 	struct strv devices;
@@ -73,6 +77,7 @@ struct verb {
 static int do_status(struct env *e);
 static int do_unlock_all(struct env *e);
 static int do_unlock(struct env *e);
+static int do_enroll(struct env *e);
 
 static const struct verb verbs[] = {
 	{ "unlock-all", do_unlock_all, 0, 0,
@@ -83,6 +88,10 @@ static const struct verb verbs[] = {
 	  O_JSON | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG | O_TPM,
 	  "unlock DEVICE [NAME] [--key-file FILE] [--test] [--dry-run] [--json]",
 	  "open one LUKS2 volume as /dev/mapper/NAME" },
+	{ "enroll", do_enroll, 1, 1, O_ENROLL | O_TPM,
+	  "enroll DEVICE --tpm --unlock-key-file FILE [--tpm-pcrs LIST] [--public-key PEM "
+	  "[--public-key-pcrs LIST]] [--pin --tpm2-pin-file FILE]",
+	  "add a systemd-tpm2 token (readable by systemd 252 and later) to a LUKS2 volume" },
 	{ "status", do_status, 0, 0, O_JSON | O_DEVICE | O_CONFIG,
 	  "status [--json] [--device PATH]...",
 	  "list LUKS volumes: identity, tokens, keyslots, state" },
@@ -111,6 +120,14 @@ static void usage_verb(FILE *f, const struct verb *v)
 	fprintf(f, "Usage: kcrypt %s\n\n%s.\n\nOptions:\n", v->usage, v->summary);
 	if (v->opts & O_KEYFILE)
 		fprintf(f, "  --key-file FILE       passphrase or key file (\"-\" for stdin), as cryptsetup\n");
+	if (v->opts & O_ENROLL)
+		fprintf(f, "  --tpm                 enroll the TPM (required)\n"
+			   "  --unlock-key-file FILE  a passphrase or key that opens the volume (\"-\": stdin)\n"
+			   "  --tpm-pcrs LIST       PCRs bound by value, e.g. 7 or 0,7 (default: 7, none\n"
+			   "                        with --public-key; \"\" for none)\n"
+			   "  --public-key PEM      RSA key that signs PCR policies (systemd-measure)\n"
+			   "  --public-key-pcrs LIST  PCRs under the signed policy (default 11)\n"
+			   "  --pin                 also require a PIN (read from --tpm2-pin-file)\n");
 	if (v->opts & O_TPM)
 		fprintf(f, "  --tpm-device DEV      TPM: auto, a path, or a TCTI (swtpm:path=SOCK, device:PATH)\n"
 			   "  --tpm2-signature FILE signed PCR policy (default: systemd's search path)\n"
@@ -137,7 +154,8 @@ static void usage_verb(FILE *f, const struct verb *v)
 
 enum { OPT_JSON = 256, OPT_DEVICE, OPT_KEYFILE, OPT_TEST, OPT_DRYRUN, OPT_NOTOKENS,
        OPT_CONFIGDIR, OPT_EXTRADIR, OPT_CMDLINE, OPT_SYSFS, OPT_VERSION, OPT_TPMDEV,
-       OPT_TPMSIG, OPT_PINFILE, OPT_NOTPM };
+       OPT_TPMSIG, OPT_PINFILE, OPT_NOTPM, OPT_TPM, OPT_TPMPCRS, OPT_PUBKEY, OPT_PUBKEYPCRS,
+       OPT_PIN, OPT_UNLOCKKEY };
 
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -158,6 +176,12 @@ static const struct option long_opts[] = {
 	{ "tpm2-signature", required_argument, NULL, OPT_TPMSIG },
 	{ "tpm2-pin-file", required_argument, NULL, OPT_PINFILE },
 	{ "no-tpm", no_argument, NULL, OPT_NOTPM },
+	{ "tpm", no_argument, NULL, OPT_TPM },
+	{ "tpm-pcrs", required_argument, NULL, OPT_TPMPCRS },
+	{ "public-key", required_argument, NULL, OPT_PUBKEY },
+	{ "public-key-pcrs", required_argument, NULL, OPT_PUBKEYPCRS },
+	{ "pin", no_argument, NULL, OPT_PIN },
+	{ "unlock-key-file", required_argument, NULL, OPT_UNLOCKKEY },
 	{ 0 },
 };
 
@@ -181,6 +205,13 @@ static unsigned opt_class(int c)
 	case OPT_PINFILE:
 	case OPT_NOTPM:
 		return O_TPM;
+	case OPT_TPM:
+	case OPT_TPMPCRS:
+	case OPT_PUBKEY:
+	case OPT_PUBKEYPCRS:
+	case OPT_PIN:
+	case OPT_UNLOCKKEY:
+		return O_ENROLL;
 	default:
 		return 0;
 	}
@@ -286,6 +317,24 @@ static int parse_args(int argc, char **argv, struct args *a, const struct verb *
 			break;
 		case OPT_NOTPM:
 			a->no_tpm = true;
+			break;
+		case OPT_TPM:
+			a->tpm = true;
+			break;
+		case OPT_TPMPCRS:
+			a->tpm_pcrs = optarg;
+			break;
+		case OPT_PUBKEY:
+			a->public_key = optarg;
+			break;
+		case OPT_PUBKEYPCRS:
+			a->public_key_pcrs = optarg;
+			break;
+		case OPT_PIN:
+			a->pin = true;
+			break;
+		case OPT_UNLOCKKEY:
+			a->unlock_key_file = optarg;
 			break;
 		case ':':
 			fprintf(stderr, "kcrypt: %s: option %s needs an argument\n", v->name,
@@ -555,6 +604,95 @@ static int do_unlock(struct env *e)
 	plan_free(&p);
 	volume_clear(&v);
 	return finish(e, code);
+}
+
+/* "7", "0,7", "7+11", "" -> mask; -1 when malformed */
+static int parse_pcr_list(const char *s, uint32_t *mask)
+{
+	*mask = 0;
+	while (*s) {
+		char *end;
+		long v = strtol(s, &end, 10);
+
+		if (end == s || v < 0 || v > 23)
+			return -1;
+		*mask |= 1u << v;
+		s = end;
+		if (*s == ',' || *s == '+')
+			s++;
+		else if (*s)
+			return -1;
+	}
+	return 0;
+}
+
+static int enroll_args(struct env *e, struct enroll_opts *o)
+{
+	const struct args *a = e->a;
+
+	if (!a->tpm) {
+		log_err(&e->log, "enroll: say what to enroll: --tpm");
+		return EXIT_USAGE;
+	}
+	if (!a->unlock_key_file) {
+		log_err(&e->log, "enroll: --unlock-key-file is needed to add a keyslot");
+		return EXIT_USAGE;
+	}
+	if (a->pin != (a->pin_file != NULL)) {
+		log_err(&e->log, "enroll: --pin and --tpm2-pin-file go together");
+		return EXIT_USAGE;
+	}
+	o->pcr_mask = a->public_key ? 0 : 1u << 7;
+	o->pubkey_pcr_mask = 1u << 11;
+	if (a->tpm_pcrs && parse_pcr_list(a->tpm_pcrs, &o->pcr_mask) < 0) {
+		log_err(&e->log, "enroll: --tpm-pcrs: '%s' is not a list of PCRs 0..23", a->tpm_pcrs);
+		return EXIT_USAGE;
+	}
+	if (a->public_key_pcrs && (parse_pcr_list(a->public_key_pcrs, &o->pubkey_pcr_mask) < 0 ||
+				   !o->pubkey_pcr_mask)) {
+		log_err(&e->log, "enroll: --public-key-pcrs: '%s' is not a list of PCRs 0..23",
+			a->public_key_pcrs);
+		return EXIT_USAGE;
+	}
+	o->device = a->pos[0];
+	o->pubkey_path = a->public_key;
+	o->sig_path = a->tpm2_signature;
+	return -1;
+}
+
+static int do_enroll(struct env *e)
+{
+	struct enroll_opts o = { 0 };
+	struct secret *key = NULL, *pin = NULL;
+	const char *env_dev = getenv("KCRYPT_TPM2_DEVICE");
+	char why[400] = "";
+	int code, r, token = -1, slot = -1;
+
+	code = enroll_args(e, &o);
+	if (code >= 0)
+		return code;
+	code = read_secret(e, e->a->unlock_key_file, "key file", KEYFILE_MAX, &key);
+	if (code == EXIT_OK)
+		code = read_secret(e, e->a->pin_file, "PIN file", 1024, &pin);
+	if (code != EXIT_OK)
+		goto out;
+	chomp(pin);
+	o.unlock_key = key;
+	o.pin = pin;
+	o.tpm_device = e->a->tpm_device ? e->a->tpm_device : env_dev && *env_dev ? env_dev : NULL;
+	r = enroll_tpm2(&o, &e->log, &token, &slot, why, sizeof(why));
+	if (r < 0) {
+		log_err(&e->log, "%s: cannot enroll: %s", o.device, why);
+		code = r == -ENOENT || r == -EMEDIUMTYPE || r == -EPROTONOSUPPORT || r == -EBADMSG ||
+			       r == -EROFS ? EXIT_DEVICE : EXIT_KEY;
+	} else if (token >= 0) {
+		log_info(&e->log, "%s: enrolled systemd-tpm2 token %d for keyslot %d", o.device, token,
+			 slot);
+	}
+out:
+	secret_free(key);
+	secret_free(pin);
+	return code;
 }
 
 /* No core dumps, nothing world-readable: keys pass through this process. */

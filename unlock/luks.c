@@ -252,3 +252,33 @@ int luks_info(struct luks *l, struct luks_info *info)
 	}
 	return 0;
 }
+
+int luks_add_keyslot(struct luks *l, const unsigned char *old, size_t oldlen,
+		     const unsigned char *pass, size_t passlen)
+{
+	/* the secret is 256 random bits: no need for a slow KDF, and it is
+	 * what systemd-cryptenroll uses, so both tools make the same slots */
+	struct crypt_pbkdf_type pbkdf = { .type = CRYPT_KDF_PBKDF2, .hash = "sha512",
+					  .iterations = 1000, .flags = CRYPT_PBKDF_NO_BENCHMARK };
+	int r;
+
+	if (l->memfd >= 0)
+		return -EROFS;	/* degraded header: never write through a copy */
+	r = crypt_set_pbkdf_type(l->cd, &pbkdf);
+	if (r < 0)
+		return r;
+	return crypt_keyslot_add_by_passphrase(l->cd, CRYPT_ANY_SLOT, (const char *)old, oldlen,
+					       (const char *)pass, passlen);
+}
+
+int luks_add_token(struct luks *l, const char *json)
+{
+	if (l->memfd >= 0)
+		return -EROFS;
+	return crypt_token_json_set(l->cd, CRYPT_ANY_TOKEN, json);
+}
+
+int luks_destroy_keyslot(struct luks *l, int keyslot)
+{
+	return crypt_keyslot_destroy(l->cd, keyslot);
+}

@@ -54,4 +54,13 @@ int luks_token_json(struct luks *l, int id, const char **json);
 
 int luks_info(struct luks *l, struct luks_info *info);
 
+/* Enrollment (writes the header). A new keyslot for pass, opened by old,
+ * with systemd's parameters (pbkdf2, sha512, 1000 iterations): returns the
+ * keyslot or -errno (-EPERM: old opens nothing). */
+int luks_add_keyslot(struct luks *l, const unsigned char *old, size_t oldlen,
+		     const unsigned char *pass, size_t passlen);
+/* Store a token; returns its id or -errno. */
+int luks_add_token(struct luks *l, const char *json);
+int luks_destroy_keyslot(struct luks *l, int keyslot);
+
 #endif

@@ -10,6 +10,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_tpm2_types.h>
+
 #include "codec.h"
 
 int policy_pubkey_from_pem(const char *pem, struct pubkey *k, char *why, size_t whylen)
@@ -84,4 +87,97 @@ int policy_pin_auth(const unsigned char *pin, size_t len, const unsigned char *s
 	while (n > 0 && out[n - 1] == 0)
 		n--;
 	return n;
+}
+
+static int sha256_parts(unsigned char out[32], const void *a, size_t alen, const void *b,
+			size_t blen, const void *c, size_t clen)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int n = 0;
+	int ok;
+
+	if (!ctx)
+		return -ENOMEM;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, a, alen) &&
+	     (!blen || EVP_DigestUpdate(ctx, b, blen)) && (!clen || EVP_DigestUpdate(ctx, c, clen)) &&
+	     EVP_DigestFinal_ex(ctx, out, &n);
+	EVP_MD_CTX_free(ctx);
+	return ok && n == 32 ? 0 : -EIO;
+}
+
+static void be32(unsigned char out[4], uint32_t v)
+{
+	out[0] = (unsigned char)(v >> 24);
+	out[1] = (unsigned char)(v >> 16);
+	out[2] = (unsigned char)(v >> 8);
+	out[3] = (unsigned char)v;
+}
+
+int policy_key_name(const struct pubkey *k, uint32_t exponent, unsigned char name[34])
+{
+	TPMT_PUBLIC p = { 0 };
+	unsigned char buf[sizeof(TPMT_PUBLIC)];
+	size_t off = 0;
+
+	p.type = TPM2_ALG_RSA;
+	p.nameAlg = TPM2_ALG_SHA256;
+	p.objectAttributes = TPMA_OBJECT_DECRYPT | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_USERWITHAUTH;
+	p.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+	p.parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
+	p.parameters.rsaDetail.keyBits = (UINT16)(k->nlen * 8);
+	p.parameters.rsaDetail.exponent = exponent;
+	p.unique.rsa.size = (UINT16)k->nlen;
+	memcpy(p.unique.rsa.buffer, k->n, k->nlen);
+	if (Tss2_MU_TPMT_PUBLIC_Marshal(&p, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS)
+		return -EIO;
+	name[0] = 0x00;
+	name[1] = 0x0b;	/* TPM_ALG_SHA256 */
+	return sha256_parts(name + 2, buf, off, NULL, 0, NULL, 0);
+}
+
+int policy_authorize(unsigned char d[32], const unsigned char name[34])
+{
+	unsigned char cc[4], zero[32] = { 0 }, tmp[32];
+	int r;
+
+	/* PolicyAuthorize replaces the digest: H(H(0 || CC || keyName) || policyRef="") */
+	be32(cc, TPM2_CC_PolicyAuthorize);
+	r = sha256_parts(tmp, zero, 32, cc, 4, name, 34);
+	if (r == 0)
+		r = sha256_parts(d, tmp, 32, NULL, 0, NULL, 0);
+	return r;
+}
+
+int policy_pcr(unsigned char d[32], uint16_t bank, uint32_t mask, const unsigned char *values,
+	       size_t len)
+{
+	unsigned char cc[4], sel[10], vd[32], tmp[32 + 4 + 10 + 32];
+	int r;
+
+	/* TPML_PCR_SELECTION: count 1, hash, sizeofSelect 3, three bitmap bytes */
+	be32(sel, 1);
+	sel[4] = (unsigned char)(bank >> 8);
+	sel[5] = (unsigned char)bank;
+	sel[6] = 3;
+	sel[7] = (unsigned char)mask;
+	sel[8] = (unsigned char)(mask >> 8);
+	sel[9] = (unsigned char)(mask >> 16);
+	r = sha256_parts(vd, values, len, NULL, 0, NULL, 0);
+	if (r < 0)
+		return r;
+	be32(cc, TPM2_CC_PolicyPCR);
+	memcpy(tmp, d, 32);
+	memcpy(tmp + 32, cc, 4);
+	memcpy(tmp + 36, sel, 10);
+	memcpy(tmp + 46, vd, 32);
+	return sha256_parts(d, tmp, sizeof(tmp), NULL, 0, NULL, 0);
+}
+
+int policy_authvalue(unsigned char d[32])
+{
+	unsigned char cc[4], tmp[32];
+
+	be32(cc, TPM2_CC_PolicyAuthValue);
+	memcpy(tmp, d, 32);
+	return sha256_parts(d, tmp, 32, cc, 4, NULL, 0);
 }

@@ -25,4 +25,13 @@ int policy_pubkey_from_pem(const char *pem, struct pubkey *k, char *why, size_t 
 int policy_pin_auth(const unsigned char *pin, size_t len, const unsigned char *salt,
 		    unsigned char out[32]);
 
+/* Policy digests computed in software, as the TPM would (design note §4.2);
+ * d is the running SHA-256 digest, starting from 32 zero bytes. */
+int policy_key_name(const struct pubkey *k, uint32_t exponent, unsigned char name[34]);
+int policy_authorize(unsigned char d[32], const unsigned char name[34]);
+/* values: the selected PCRs' raw digests in ascending index order */
+int policy_pcr(unsigned char d[32], uint16_t bank, uint32_t mask, const unsigned char *values,
+	       size_t len);
+int policy_authvalue(unsigned char d[32]);
+
 #endif

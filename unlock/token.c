@@ -249,3 +249,69 @@ out:
 		token_free(t);
 	return r;
 }
+
+static json_object *mask_json(uint32_t mask)
+{
+	json_object *a = json_object_new_array();
+
+	for (int i = 0; i < 24; i++)
+		if (mask & (1u << i))
+			json_object_array_add(a, json_object_new_int(i));
+	return a;
+}
+
+static json_object *b64_json(const unsigned char *data, size_t len)
+{
+	char *buf = malloc(4 * ((len + 2) / 3) + 1);
+	json_object *s;
+
+	if (!buf)
+		return NULL;
+	codec_b64_encode(data, len, buf);
+	s = json_object_new_string(buf);
+	free(buf);
+	return s;
+}
+
+char *token_format(const struct token_tpm2 *t)
+{
+	static const char *const banks[] = { "sha1", "sha256", "sha384", "sha512" };
+	json_object *root, *slots;
+	char num[16], hex[65], *out;
+	const char *bank = "sha256";
+
+	if (t->nshards != 1 || t->srk || t->has_salt)
+		return NULL;
+	for (size_t i = 0; i < 4; i++) {
+		uint16_t alg = 0;
+		parse_bank(banks[i], &alg);
+		if (alg == t->bank)
+			bank = banks[i];
+	}
+	for (size_t i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", t->shard[0].policy_hash[i]);
+	snprintf(num, sizeof(num), "%d", t->keyslot);
+
+	root = json_object_new_object();
+	slots = json_object_new_array();
+	json_object_array_add(slots, json_object_new_string(num));
+	json_object_object_add(root, "type", json_object_new_string(TOKEN_TYPE_TPM2));
+	json_object_object_add(root, "keyslots", slots);
+	json_object_object_add(root, "tpm2-blob", b64_json(t->shard[0].data, t->shard[0].len));
+	json_object_object_add(root, "tpm2-pcrs", mask_json(t->pcr_mask));
+	json_object_object_add(root, "tpm2-pcr-bank", json_object_new_string(bank));
+	json_object_object_add(root, "tpm2-primary-alg",
+			       json_object_new_string(t->primary_alg == TOKEN_ALG_RSA ? "rsa" : "ecc"));
+	json_object_object_add(root, "tpm2-policy-hash", json_object_new_string(hex));
+	json_object_object_add(root, "tpm2-pin", json_object_new_boolean(t->pin));
+	if (t->pubkey_pcr_mask) {
+		json_object_object_add(root, "tpm2_pubkey_pcrs", mask_json(t->pubkey_pcr_mask));
+		json_object_object_add(root, "tpm2_pubkey",
+				       b64_json((const unsigned char *)t->pubkey_pem, strlen(t->pubkey_pem)));
+	}
+	/* compact, and base64's '/' unescaped, as systemd writes it */
+	out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+	return out;
+}

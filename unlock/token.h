@@ -42,6 +42,11 @@ bool token_is_tpm2(const char *json);
 int token_parse(const char *json, struct token_tpm2 *t, char *why, size_t whylen);
 void token_free(struct token_tpm2 *t);
 
+/* The token as systemd 252 writes it (compact, 252 key order, string blob
+ * and hash, tpm2-pin always present): readable by 252 and every later
+ * version. Only single-shard, legacy-primary tokens. malloc'd, or NULL. */
+char *token_format(const struct token_tpm2 *t);
+
 /* "7+11" style mask description for messages. */
 void token_mask_str(uint32_t mask, char *buf, size_t size);
 

@@ -5,6 +5,7 @@
 #define KCRYPT_TPM2_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "log.h"
 #include "secret.h"
@@ -32,5 +33,23 @@ struct tpm2_unseal_in {
  * unusable; -EIO other TPM failures. why says which, in one line. */
 int tpm2_unseal(struct tpm2 *t, const struct tpm2_unseal_in *in, struct secret **out,
 		char *why, size_t whylen);
+
+/* Current values of the mask's PCRs in bank, concatenated in ascending
+ * index order into out (room for 24 * 64 bytes); *len gets the length. */
+int tpm2_pcr_read(struct tpm2 *t, uint16_t bank, uint32_t mask, unsigned char *out, size_t *len,
+		  char *why, size_t whylen);
+
+struct tpm2_seal_out {
+	unsigned char *blob;	/* TPM2B_PRIVATE || TPM2B_PUBLIC, malloc'd */
+	size_t len;
+	enum token_alg alg;	/* the legacy primary it is sealed under */
+};
+
+/* Seal secret under the legacy transient primary (what systemd 252 can
+ * load) with authPolicy = policy; auth (PIN-derived, may be NULL) becomes
+ * the object's userAuth. PIN-less objects get noDA. */
+int tpm2_seal(struct tpm2 *t, const unsigned char policy[32], const unsigned char *auth,
+	      size_t authlen, const struct secret *secret, struct tpm2_seal_out *out, char *why,
+	      size_t whylen);
 
 #endif

@@ -253,4 +253,79 @@ check "the 32-byte secret is not on the bus" bash -c '[[ "$1" != *"$2"* ]]' _ "$
 check "the passphrase is not on the bus" bash -c '[[ "$1" != *"$2"* ]]' _ "$bushex" "$(hexof <pass.txt)"
 
 check "headers unchanged by every unlock" [ "$before" = "$(digest "${IMAGES[@]}")" ]
+
+echo "== kcrypt enroll -> kcrypt and systemd 252's own token plugin"
+SD="$HERE/../../build/sd_tpm2_open"
+boot
+newimg() { truncate -s 20M "$1" && cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 \
+	--pbkdf-force-iterations 1000 --key-file pw "$1"; }
+EN=(--tpm --unlock-key-file pw --tpm-device "$TCTI")
+for v in k-pcr7 k-signed k-both k-pin; do newimg "$v.img"; done
+run enroll k-pcr7.img "${EN[@]}"
+check "enroll (default PCR 7): exit 0, token 0 for keyslot 1" bash -c 'rc_is 0 && err_has "enrolled systemd-tpm2 token 0 for keyslot 1"'
+run enroll k-signed.img "${EN[@]}" --public-key pcr-pub.pem --tpm2-signature sig1.json
+check "enroll signed PCR 11 policy" rc_is 0
+run enroll k-both.img "${EN[@]}" --tpm-pcrs 7 --public-key pcr-pub.pem --public-key-pcrs 11 --tpm2-signature sig1.json
+check "enroll signed PCR 11 + PCR 7" rc_is 0
+run enroll k-pin.img "${EN[@]}" --tpm-pcrs 7 --pin --tpm2-pin-file pin
+check "enroll PCR 7 + PIN" rc_is 0
+check "enrollment left nothing in the TPM" no_handles
+check "token written as systemd 252 writes it" bash -c 'cryptsetup token export --token-id 0 k-both.img | jq -e "keys_unsorted == [\"type\",\"keyslots\",\"tpm2-blob\",\"tpm2-pcrs\",\"tpm2-pcr-bank\",\"tpm2-primary-alg\",\"tpm2-policy-hash\",\"tpm2-pin\",\"tpm2_pubkey_pcrs\",\"tpm2_pubkey\"]" >/dev/null'
+check "keyslot as systemd makes it: pbkdf2, sha512, 1000" bash -c 'cryptsetup luksDump k-pcr7.img | sed -n "/^  1: luks2/,/^  [0-9]/p" | tr -s " \t" " " | grep -q "PBKDF: pbkdf2" && cryptsetup luksDump k-pcr7.img | sed -n "/^  1: luks2/,/Salt/p" | grep -q "Hash: *sha512"'
+for v in k-pcr7 k-signed k-both; do
+	run unlock --test "$v.img" "${TPMARGS[@]}" --tpm2-signature sig1.json
+	check "$v: kcrypt opens it" rc_is 0
+	# absolute: systemd resolves a relative signature path in its config dirs
+	check "$v: systemd 252's plugin opens it" "$SD" "$v.img" "$TCTI" "$T/sig1.json"
+	tpm_flush
+done
+run unlock --test k-pin.img "${TPMARGS[@]}" --tpm2-pin-file pin
+check "k-pin: kcrypt opens it with the PIN" rc_is 0
+check "k-pin: systemd 252's plugin opens it with the PIN" "$SD" k-pin.img "$TCTI" - pin
+tpm_flush
+run enroll k-pcr7.img "${EN[@]}"
+check "enroll again with the same policy: no-op" bash -c 'rc_is 0 && err_has "already enrolled (token 0)"'
+check "systemd 252 tokens open through the same tool (control)" "$SD" pcr7.img "$TCTI"
+tpm_flush
+
+echo "== enroll: bad input changes nothing"
+newimg e.img
+cp luks1.img e-luks1.img 2>/dev/null || { truncate -s 20M e-luks1.img; cryptsetup luksFormat -q --type luks1 --pbkdf-force-iterations 1000 --key-file pw e-luks1.img; }
+e_before=$(digest e.img e-luks1.img)
+expect "enroll without --tpm" 2 "say what to enroll: --tpm" enroll e.img --unlock-key-file pw
+expect "enroll without an unlock key" 2 "--unlock-key-file is needed" enroll e.img --tpm
+expect "enroll, bad PCR list" 2 "--tpm-pcrs: '7,x' is not a list" enroll e.img "${EN[@]}" --tpm-pcrs 7,x
+expect "enroll --pin without a PIN file" 2 "--pin and --tpm2-pin-file go together" enroll e.img "${EN[@]}" --pin
+expect "enroll, wrong unlock key" 4 "the unlock key opens no keyslot" enroll e.img --tpm --unlock-key-file badpin --tpm-device "$TCTI"
+expect "enroll, EC public key" 4 "public key is not RSA" enroll e.img "${EN[@]}" --public-key ec-pub.pem
+expect "enroll, LUKS1" 3 "only LUKS2" enroll e-luks1.img "${EN[@]}"
+expect "enroll, missing device" 3 "no such device" enroll nosuch.img "${EN[@]}"
+check "bad enrollments left the headers as they were" [ "$e_before" = "$(digest e.img e-luks1.img)" ]
+swtpm_stop
+expect "enroll without a TPM" 4 "no TPM: cannot connect" enroll e.img "${EN[@]}"
+check "...and without writing" [ "$e_before" = "$(digest e.img e-luks1.img)" ]
+
+echo "== enroll killed at every write: the old key always opens, the token opens or is absent"
+boot
+writes=0
+for n in $(seq 1 30); do
+	cp e.img crash.img
+	rcn=0
+	# in a subshell, so the shell's "Killed" notice goes to /dev/null too
+	(strace -qq -f -P "$T/crash.img" -e trace=write,fsync -e "inject=write,fsync:signal=SIGKILL:when=$n" \
+		-o /dev/null "$KCRYPT" enroll crash.img "${EN[@]}" >/dev/null 2>&1; exit $?) 2>/dev/null || rcn=$?
+	tpm_flush
+	ok_old=yes ok_tok=yes
+	cryptsetup open --test-passphrase --key-file pw crash.img >/dev/null 2>&1 || ok_old=no
+	if cryptsetup token export --token-id 0 crash.img >/dev/null 2>&1; then
+		"$KCRYPT" unlock --test --no-tokens crash.img "${TPMARGS[@]}" >/dev/null 2>&1 || ok_tok=no
+	fi
+	if [ "$ok_old" != yes ] || [ "$ok_tok" != yes ]; then
+		bad "killed before write $n: old key opens=$ok_old, token usable=$ok_tok"
+	fi
+	[ "$rcn" -eq 0 ] && break	# the run got past its last write
+	writes=$n
+done
+check "crash loop covered every write ($writes kill points)" [ "$writes" -ge 10 ]
+
 summary tpm

@@ -1,0 +1,248 @@
+#include "enroll.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <tss2/tss2_tpm2_types.h>
+
+#include "codec.h"
+#include "luks.h"
+#include "policy.h"
+#include "token.h"
+#include "tpm2.h"
+
+#define SECRET_LEN 32
+
+static char *read_small(const char *path, size_t max)
+{
+	struct stat st;
+	char *buf = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= max) {
+		buf = malloc((size_t)st.st_size + 1);
+		if (buf && read(fd, buf, (size_t)st.st_size) == st.st_size)
+			buf[st.st_size] = '\0';
+		else {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	close(fd);
+	return buf;
+}
+
+/* The digest the sealed object's policy must have (design note §4.1 order). */
+static int compute_policy(struct tpm2 *tpm, const struct enroll_opts *o, const struct pubkey *key,
+			  unsigned char d[32], char *why, size_t whylen)
+{
+	unsigned char values[24 * 64], name[34];
+	size_t len = 0;
+	int r;
+
+	memset(d, 0, 32);
+	if (key) {
+		if (policy_key_name(key, key->e, name) < 0 || policy_authorize(d, name) < 0)
+			goto fail;
+	}
+	if (o->pcr_mask) {
+		r = tpm2_pcr_read(tpm, TPM2_ALG_SHA256, o->pcr_mask, values, &len, why, whylen);
+		if (r < 0)
+			return r;
+		if (policy_pcr(d, TPM2_ALG_SHA256, o->pcr_mask, values, len) < 0)
+			goto fail;
+	}
+	if (o->pin && policy_authvalue(d) < 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(why, whylen, "cannot compute the policy digest");
+	return -EIO;
+}
+
+/* Unseal what we just sealed, when the policy can be satisfied now. */
+static int verify(struct tpm2 *tpm, const struct enroll_opts *o, const struct token_tpm2 *tok,
+		  const struct secret *secret, const struct logger *log, char *why, size_t whylen)
+{
+	static const char *const dirs[] = { "/run/systemd", "/.extra", "/etc/systemd",
+					    "/usr/local/lib/systemd", "/usr/lib/systemd" };
+	struct tpm2_unseal_in in = { .tok = tok, .pin = o->pin };
+	struct secret *back = NULL;
+	char *sig = NULL, path[256];
+	int r;
+
+	if (tok->pubkey_pcr_mask) {
+		if (o->sig_path)
+			sig = read_small(o->sig_path, 1u << 20);
+		for (size_t i = 0; !o->sig_path && !sig && i < 5; i++) {
+			snprintf(path, sizeof(path), "%s/tpm2-pcr-signature.json", dirs[i]);
+			sig = read_small(path, 1u << 20);
+		}
+		if (!sig) {
+			log_info(log, "no PCR signature available: the new token is not test-unsealed");
+			return 0;
+		}
+		in.sigjson = sig;
+	}
+	r = tpm2_unseal(tpm, &in, &back, why, whylen);
+	if (r == 0 && (back->len != secret->len || memcmp(back->buf, secret->buf, secret->len))) {
+		snprintf(why, whylen, "the test unseal returned another secret");
+		r = -EIO;
+	}
+	if (r < 0 && r != -EIO) {
+		/* e.g. a signature for another boot state: the token may still be right */
+		log_warn(log, "test unseal failed (%s); enrolling anyway", why);
+		r = 0;
+	}
+	secret_free(back);
+	free(sig);
+	return r;
+}
+
+static bool already_enrolled(struct luks *l, const unsigned char hash[32], int *id)
+{
+	for (int i = 0; i < LUKS_MAX_TOKENS; i++) {
+		const char *json;
+		struct token_tpm2 t;
+		char why[64];
+		bool same;
+
+		if (luks_token_json(l, i, &json) < 0 || !token_is_tpm2(json) ||
+		    token_parse(json, &t, why, sizeof(why)) < 0)
+			continue;
+		same = t.nshards == 1 && !memcmp(t.shard[0].policy_hash, hash, 32);
+		token_free(&t);
+		if (same) {
+			*id = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Writes the header twice: keyslot, then token. A crash between the two
+ * leaves an unused keyslot; the unlock key works throughout. */
+static int store(struct luks *l, const struct enroll_opts *o, struct token_tpm2 *tok,
+		 const struct secret *secret, int *token_id, int *keyslot, char *why, size_t whylen)
+{
+	struct secret *pass = secret_new(4 * ((secret->len + 2) / 3) + 1);
+	char *json = NULL;
+	int r;
+
+	if (!pass)
+		return -ENOMEM;
+	pass->len = codec_b64_encode(secret->buf, secret->len, (char *)pass->buf);
+	r = luks_add_keyslot(l, o->unlock_key->buf, o->unlock_key->len, pass->buf, pass->len);
+	secret_free(pass);
+	if (r < 0) {
+		snprintf(why, whylen, "cannot add a keyslot: %s", strerror(-r));
+		return r;
+	}
+	*keyslot = tok->keyslot = r;
+	json = token_format(tok);
+	r = json ? luks_add_token(l, json) : -ENOMEM;
+	free(json);
+	if (r < 0) {
+		snprintf(why, whylen, "cannot store the token: %s", strerror(-r));
+		luks_destroy_keyslot(l, *keyslot);
+		return r;
+	}
+	*token_id = r;
+	return 0;
+}
+
+int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *token_id,
+		int *keyslot, char *why, size_t whylen)
+{
+	struct luks *l = NULL;
+	struct tpm2 *tpm = NULL;
+	struct secret *secret = NULL;
+	struct pubkey key, *keyp = NULL;
+	struct token_tpm2 tok = { 0 };
+	struct tpm2_seal_out sealed = { 0 };
+	unsigned char auth[32];
+	int authlen = 0, r;
+
+	*token_id = *keyslot = -1;
+	r = luks_load(o->device, log, &l, why, whylen);
+	if (r < 0)
+		goto out;
+	if (luks_health(l) != HDR_OK) {
+		snprintf(why, whylen, "LUKS2 header has a damaged copy: run 'cryptsetup repair' first");
+		r = -EROFS;
+		goto out;
+	}
+	r = luks_open_passphrase(l, NULL, o->unlock_key->buf, o->unlock_key->len);
+	if (r < 0) {
+		snprintf(why, whylen, "the unlock key opens no keyslot");
+		r = -EPERM;
+		goto out;
+	}
+	if (o->pubkey_path) {
+		char *pem = read_small(o->pubkey_path, 64 * 1024);
+		r = pem ? policy_pubkey_from_pem(pem, &key, why, whylen) : -EINVAL;
+		if (!pem)
+			snprintf(why, whylen, "%s: cannot read the public key", o->pubkey_path);
+		tok.pubkey_pem = pem;
+		if (r < 0) {
+			r = -EINVAL;	/* a key problem, not a device one */
+			goto out;
+		}
+		keyp = &key;
+	}
+	r = tpm2_open(o->tpm_device, log, &tpm, why, whylen);
+	if (r < 0)
+		goto out;
+	tok.nshards = 1;
+	tok.pcr_mask = o->pcr_mask;
+	tok.pubkey_pcr_mask = keyp ? o->pubkey_pcr_mask : 0;
+	tok.bank = TPM2_ALG_SHA256;
+	tok.pin = o->pin != NULL;
+	r = compute_policy(tpm, o, keyp, tok.shard[0].policy_hash, why, whylen);
+	if (r < 0)
+		goto out;
+	if (already_enrolled(l, tok.shard[0].policy_hash, token_id)) {
+		log_info(log, "%s: a systemd-tpm2 token with this policy is already enrolled (token %d)",
+			 o->device, *token_id);
+		*token_id = -1;
+		goto out;
+	}
+	secret = secret_new(SECRET_LEN);
+	if (!secret || getrandom(secret->buf, SECRET_LEN, 0) != SECRET_LEN) {
+		r = -EIO;
+		snprintf(why, whylen, "no random bytes");
+		goto out;
+	}
+	secret->len = SECRET_LEN;
+	if (o->pin) {
+		/* 252's rule (no salt); digests ending in 0 are trimmed by the TPM */
+		authlen = policy_pin_auth(o->pin->buf, o->pin->len, NULL, auth);
+		if (authlen < 32)
+			log_warn(log, "this PIN's digest ends in a zero byte: systemd 252 will not accept it");
+	}
+	r = tpm2_seal(tpm, tok.shard[0].policy_hash, o->pin ? auth : NULL, o->pin ? (size_t)authlen : 0,
+		      secret, &sealed, why, whylen);
+	explicit_bzero(auth, sizeof(auth));
+	if (r < 0)
+		goto out;
+	tok.shard[0].data = sealed.blob;
+	tok.shard[0].len = sealed.len;
+	tok.primary_alg = sealed.alg;
+	r = verify(tpm, o, &tok, secret, log, why, whylen);
+	if (r == 0)
+		r = store(l, o, &tok, secret, token_id, keyslot, why, whylen);
+out:
+	token_free(&tok);
+	secret_free(secret);
+	tpm2_close(tpm);
+	luks_free(l);
+	return r;
+}

@@ -1,0 +1,28 @@
+/* Enrollment: add a systemd-tpm2 token to a LUKS2 volume. Installer path,
+ * kept apart from the boot path. */
+#ifndef KCRYPT_ENROLL_H
+#define KCRYPT_ENROLL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "secret.h"
+
+struct enroll_opts {
+	const char *device;
+	const struct secret *unlock_key;	/* opens an existing keyslot */
+	const char *tpm_device;
+	uint32_t pcr_mask;			/* literal PCRs */
+	const char *pubkey_path;		/* PCR signing key (PEM), NULL: none */
+	uint32_t pubkey_pcr_mask;		/* signed PCRs */
+	const struct secret *pin;		/* NULL: no PIN */
+	const char *sig_path;			/* to test-unseal a signed policy; NULL: search */
+};
+
+/* Returns 0 (with *token_id, or -1 when an identical token was already
+ * there), or -errno with why set. On failure the header is as it was. */
+int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *token_id,
+		int *keyslot, char *why, size_t whylen);
+
+#endif
