@@ -432,8 +432,15 @@ static int signed_policy(struct op *o, const struct tpm2_unseal_in *in, uint16_t
 	rc = Esys_VerifySignature(o->t->esys, o->ext, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 				  &signed_digest, &sig, &ticket);
 	if (rc != TSS2_RC_SUCCESS) {
-		snprintf(o->why, o->whylen, "the PCR signature does not verify with the token's public key");
-		r = -ENOENT;
+		/* only TPM_RC_SIGNATURE says the signature is bad; the rest is the TPM */
+		if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER && (rc & TPM2_RC_FMT1) &&
+		    (rc & 0xBF) == TPM2_RC_SIGNATURE) {
+			snprintf(o->why, o->whylen,
+				 "the PCR signature does not verify with the token's public key");
+			r = -ENOENT;
+		} else {
+			r = tpm_fail(o, "VerifySignature", rc);
+		}
 		goto out;
 	}
 	rc = Esys_TR_GetName(o->t->esys, o->ext, &name);

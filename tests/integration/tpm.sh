@@ -204,6 +204,9 @@ expect "signature entry malformed" 4 "signature file: sha256 entry 0 is malforme
 expect "signature file not JSON" 4 "signature file is not a JSON object" unlock --test signed.img "${TPMARGS[@]}" --tpm2-signature sig-notjson.json
 expect "signature file, wrong bank" 4 "signature file has no sha256 entries" unlock --test signed.img "${TPMARGS[@]}" --tpm2-signature sig-sha1only.json
 expect "signature file, wrong pkfp" 4 "no sha256 signature in the file is by the token's public key" unlock --test signed.img "${TPMARGS[@]}" --tpm2-signature sig-pkfp.json
+# every entry keeps its pol but carries another phase's signature bytes
+jq '.sha256 |= (. as $e | [range(0; length)] | map($e[.] + {sig: $e[(. + 1) % ($e | length)].sig}))' sig1.json >sig-swapped.json
+expect "signature bytes that do not verify" 4 "the PCR signature does not verify with the token's public key" unlock --test signed.img "${TPMARGS[@]}" --tpm2-signature sig-swapped.json
 expect "signature file missing" 4 "signature file nosuch.json: No such file" unlock --test signed.img "${TPMARGS[@]}" --tpm2-signature nosuch.json
 check "bad input left nothing in the TPM" no_handles
 check "bad input never wrote a header" [ "$bad_before" = "$(digest "${BAD[@]}")" ]
@@ -214,6 +217,31 @@ expect "no TPM at the given socket" 4 "no TPM: cannot connect to swtpm:path=" un
 expect "no TPM device at all" 4 "no TPM: neither /dev/tpmrm0 nor /dev/tpm0 exists" unlock --test pcr7.img --cmdline "" --config-dir nocfg
 run unlock-all --test "${TPMARGS[@]}" --device pcr7.img --device signed.img
 check "unlock-all without TPM: exit 0 (nothing expected), each volume explained" bash -c 'rc_is 0 && [ "$(grep -c "not opened: no TPM" "$T/err")" -eq 2 ]'
+
+echo "== the TPM vanishes in the middle of an unseal, at every command"
+# the swtpm TCTI connects once per TPM command: refusing every connection
+# from the Nth on is the TPM going away between two commands
+boot
+cmds=0
+for n in $(seq 2 40); do
+	set +e
+	strace -qq -f -e trace=connect -e "inject=connect:error=ECONNREFUSED:when=$n+" -o /dev/null \
+		"$KCRYPT" unlock --test signed.img "${TPMARGS[@]}" --tpm2-signature sig1.json >out 2>err
+	rcn=$?
+	set -e
+	# what an aborted run left in the TPM (the kernel's resource manager
+	# flushes it on /dev/tpmrm0; a raw swtpm keeps it)
+	tpm_flush
+	[ "$rcn" -eq 0 ] && break	# every command had gone through
+	cmds=$n
+	if [ "$rcn" -ne 4 ] || [ "$(grep -vc '^kcrypt: debug:' err)" -ne 1 ] || ! grep -q 'TPM' err; then
+		RC=$rcn
+		bad "TPM gone before command $n: want exit 4 and one line naming the TPM"
+	fi
+done
+check "TPM vanishing mid-unseal: clear error at each of $cmds points, no crash" bash -c '[ "$1" -ge 10 ] && [ "$1" -lt 39 ]' _ "$cmds"
+check "signed.img header unchanged" [ "$before" = "$(digest "${IMAGES[@]}")" ]
+tpm_flush
 
 echo "== the secret never crosses the TPM bus in the clear"
 boot --log "file=$T/swtpm-io.log,level=20"
