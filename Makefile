@@ -31,7 +31,7 @@ UNITS    := config identity plan token pcrsig
 UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
 .PHONY: all clean install test check check-unit check-integration check-asan \
-        check-valgrind fuzz fuzz-short lint demo setup
+        check-valgrind fuzz fuzz-short lint demo setup bench
 
 all: $(BIN)
 
@@ -106,6 +106,10 @@ fuzz: $(FUZZERS:%=build/fuzz_%)
 
 lint:
 	shellcheck -x tests/*.sh tests/integration/*.sh tests/fuzz/*.sh .ci/run
+
+# TPM unlock cost against systemd's token plugin and clevis (build/bench/results.md)
+bench: $(BIN) build/sd_tpm2_open
+	bash tests/bench/bench.sh $(abspath $(BIN)) build/sd_tpm2_open
 
 # Everything CI runs; the last line is "N passed, N failed".
 test:

@@ -20,10 +20,22 @@
 
 #define PCR_CHANGED_RETRIES 10
 
+/* A TPM-verified PCR signature: the ticket is not bound to a session, so
+ * one VerifySignature serves every volume sealed to the same key and state. */
+struct verified {
+	bool valid;
+	unsigned char pkfp[32];
+	uint32_t exponent;
+	TPM2B_DIGEST approved;
+	TPM2B_NAME name;
+	TPMT_TK_VERIFIED ticket;
+};
+
 struct tpm2 {
 	TSS2_TCTI_CONTEXT *tcti;
 	ESYS_CONTEXT *esys;
 	ESYS_TR primary[2];	/* legacy transient parents by enum token_alg */
+	struct verified verified;
 	const struct logger *log;
 };
 
@@ -364,17 +376,26 @@ static int policy_digest(struct op *o, TPM2B_DIGEST **d)
 	return rc == TSS2_RC_SUCCESS ? 0 : tpm_fail(o, "PolicyGetDigest", rc);
 }
 
-/* PolicyPCR over the signed PCRs, find the vendor's signature for the
- * resulting digest, have the TPM verify it, PolicyAuthorize. */
-static int signed_policy(struct op *o, const struct tpm2_unseal_in *in, uint16_t bank,
-			 const struct pubkey *key, uint32_t exponent)
+static bool verified_for(const struct tpm2 *t, const struct pubkey *key, uint32_t exponent,
+			 const TPM2B_DIGEST *approved)
+{
+	const struct verified *v = &t->verified;
+
+	return v->valid && v->exponent == exponent && !memcmp(v->pkfp, key->pkfp, 32) &&
+	       v->approved.size == approved->size &&
+	       !memcmp(v->approved.buffer, approved->buffer, approved->size);
+}
+
+/* Find the vendor's signature for approved and have the TPM verify it;
+ * the ticket and key name land in t->verified. */
+static int verify_signature(struct op *o, const struct tpm2_unseal_in *in, uint16_t bank,
+			    const struct pubkey *key, uint32_t exponent, const TPM2B_DIGEST *approved)
 {
 	const struct token_tpm2 *tok = in->tok;
-	TPML_PCR_SELECTION sel = selection(bank, tok->pubkey_pcr_mask);
-	TPM2B_DIGEST empty = { 0 }, signed_digest = { .size = 32 }, *approved = NULL;
+	struct verified *v = &o->t->verified;
+	TPM2B_DIGEST signed_digest = { .size = 32 };
 	TPM2B_PUBLIC ext = { 0 };
 	TPM2B_NAME *name = NULL;
-	TPM2B_NONCE noref = { 0 };
 	TPMT_TK_VERIFIED *ticket = NULL;
 	TPMT_SIGNATURE sig = { .sigAlg = TPM2_ALG_RSASSA };
 	struct pcrsig_match m;
@@ -383,31 +404,20 @@ static int signed_policy(struct op *o, const struct tpm2_unseal_in *in, uint16_t
 	TSS2_RC rc;
 	int r;
 
-	rc = Esys_PolicyPCR(o->t->esys, o->policy, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty,
-			    &sel);
-	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(o, "PolicyPCR", rc);
-	r = policy_digest(o, &approved);
-	if (r < 0)
-		return r;
+	v->valid = false;
 	token_mask_str(tok->pubkey_pcr_mask, masks, sizeof(masks));
 	if (!in->sigjson) {
 		snprintf(o->why, o->whylen, "no PCR signature file found (signed PCR %s policy)", masks);
-		r = -ENOENT;
-		goto out;
+		return -ENOENT;
 	}
 	r = pcrsig_find(in->sigjson, bank_name(bank), tok->pubkey_pcr_mask, key->pkfp,
 			approved->buffer, &m, o->why, o->whylen);
-	if (r == -ENOENT) {
+	if (r == -ENOENT)
 		snprintf(o->why, o->whylen, "no signature matches the current PCR %s", masks);
-		goto out;
-	}
-	if (r == -ENOKEY) {
+	if (r == -ENOKEY)
 		r = -ENOENT;	/* message from pcrsig: signed by somebody else */
-		goto out;
-	}
 	if (r < 0)
-		goto out;
+		return r;
 
 	ext.publicArea.type = TPM2_ALG_RSA;
 	ext.publicArea.nameAlg = TPM2_ALG_SHA256;
@@ -444,15 +454,52 @@ static int signed_policy(struct op *o, const struct tpm2_unseal_in *in, uint16_t
 		goto out;
 	}
 	rc = Esys_TR_GetName(o->t->esys, o->ext, &name);
-	if (rc == TSS2_RC_SUCCESS)
-		rc = Esys_PolicyAuthorize(o->t->esys, o->policy, ESYS_TR_NONE, ESYS_TR_NONE,
-					  ESYS_TR_NONE, approved, &noref, name, ticket);
-	r = rc == TSS2_RC_SUCCESS ? 0 : tpm_fail(o, "PolicyAuthorize", rc);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tpm_fail(o, "reading the key name", rc);
+		goto out;
+	}
+	memcpy(v->pkfp, key->pkfp, 32);
+	v->exponent = exponent;
+	v->approved = *approved;
+	v->name = *name;
+	v->ticket = *ticket;
+	v->valid = true;
 out:
 	op_flush(o->t->esys, &o->ext);
-	Esys_Free(approved);
 	Esys_Free(name);
 	Esys_Free(ticket);
+	return r;
+}
+
+/* PolicyPCR over the signed PCRs, then PolicyAuthorize with the vendor's
+ * signature for the resulting digest (verified once per run and state). */
+static int signed_policy(struct op *o, const struct tpm2_unseal_in *in, uint16_t bank,
+			 const struct pubkey *key, uint32_t exponent)
+{
+	TPML_PCR_SELECTION sel = selection(bank, in->tok->pubkey_pcr_mask);
+	TPM2B_DIGEST empty = { 0 }, *approved = NULL;
+	TPM2B_NONCE noref = { 0 };
+	struct verified *v = &o->t->verified;
+	TSS2_RC rc;
+	int r;
+
+	rc = Esys_PolicyPCR(o->t->esys, o->policy, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty,
+			    &sel);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(o, "PolicyPCR", rc);
+	r = policy_digest(o, &approved);
+	if (r < 0)
+		return r;
+	if (!verified_for(o->t, key, exponent, approved))
+		r = verify_signature(o, in, bank, key, exponent, approved);
+	else
+		log_debug(o->t->log, "tpm2: PCR signature already verified in this run");
+	if (r == 0) {
+		rc = Esys_PolicyAuthorize(o->t->esys, o->policy, ESYS_TR_NONE, ESYS_TR_NONE,
+					  ESYS_TR_NONE, approved, &noref, &v->name, &v->ticket);
+		r = rc == TSS2_RC_SUCCESS ? 0 : tpm_fail(o, "PolicyAuthorize", rc);
+	}
+	Esys_Free(approved);
 	return r;
 }
 

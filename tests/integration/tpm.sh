@@ -88,6 +88,9 @@ run unlock-all --test --json "${TPMARGS[@]}" --tpm2-signature sig1.json --tpm2-p
 	--device pcr7.img --device signed.img --device both.img --device pin.img
 check "unlock-all: four tokens, one run" bash -c 'rc_is 0 && jq_is "[.volumes[].result] | unique | join(\",\")" verified'
 check "unlock-all: nothing left in the TPM" no_handles
+run unlock-all --test -v "${TPMARGS[@]}" --tpm2-signature sig1.json --device signed.img --device both.img
+check "unlock-all: the PCR signature is verified once for both signed volumes" bash -c 'rc_is 0 && [ "$(grep -c "PCR signature already verified in this run" "$T/err")" -eq 1 ]'
+check "unlock-all -v: the tpm2-tss log stays quiet unless asked" bash -c '! grep -q "^WARNING:esys\|^ERROR:esys" "$T/err"' 
 check "KCRYPT_TPM2_DEVICE selects the TPM" bash -c 'KCRYPT_TPM2_DEVICE="$1" "$2" unlock --test pcr7.img --cmdline "" --config-dir nocfg 2>/dev/null' _ "$TCTI" "$KCRYPT"
 
 # the signature where systemd-stub's copy lands, found without --tpm2-signature
