@@ -1,44 +1,21 @@
 #include "enroll.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <tss2/tss2_tpm2_types.h>
 
 #include "codec.h"
+#include "files.h"
 #include "luks.h"
 #include "policy.h"
 #include "token.h"
 #include "tpm2.h"
 
 #define SECRET_LEN 32
-
-static char *read_small(const char *path, size_t max)
-{
-	struct stat st;
-	char *buf = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= max) {
-		buf = malloc((size_t)st.st_size + 1);
-		if (buf && read(fd, buf, (size_t)st.st_size) == st.st_size)
-			buf[st.st_size] = '\0';
-		else {
-			free(buf);
-			buf = NULL;
-		}
-	}
-	close(fd);
-	return buf;
-}
 
 /* The digest the sealed object's policy must have (design note §4.1 order). */
 static int compute_policy(struct tpm2 *tpm, const struct enroll_opts *o, const struct pubkey *key,
@@ -72,22 +49,14 @@ fail:
 static int verify(struct tpm2 *tpm, const struct enroll_opts *o, const struct token_tpm2 *tok,
 		  const struct secret *secret, const struct logger *log, char *why, size_t whylen)
 {
-	static const char *const dirs[] = { "/run/systemd", "/.extra", "/etc/systemd",
-					    "/usr/local/lib/systemd", "/usr/lib/systemd" };
 	struct tpm2_unseal_in in = { .tok = tok, .pin = o->pin };
 	struct secret *back = NULL;
 	char *sig = NULL, path[256];
 	int r;
 
 	if (tok->pubkey_pcr_mask) {
-		if (o->sig_path)
-			sig = read_small(o->sig_path, 1u << 20);
-		for (size_t i = 0; !o->sig_path && !sig && i < 5; i++) {
-			snprintf(path, sizeof(path), "%s/tpm2-pcr-signature.json", dirs[i]);
-			sig = read_small(path, 1u << 20);
-		}
-		if (!sig) {
-			log_info(log, "no PCR signature available: the new token is not test-unsealed");
+		if (file_pcr_signature(o->sig_path, &sig, path, sizeof(path), why, whylen) < 0) {
+			log_info(log, "no usable PCR signature: the new token is not test-unsealed");
 			return 0;
 		}
 		in.sigjson = sig;
@@ -187,10 +156,13 @@ int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *toke
 		goto out;
 	}
 	if (o->pubkey_path) {
-		char *pem = read_small(o->pubkey_path, 64 * 1024);
-		r = pem ? policy_pubkey_from_pem(pem, &key, why, whylen) : -EINVAL;
-		if (!pem)
-			snprintf(why, whylen, "%s: cannot read the public key", o->pubkey_path);
+		char *pem = NULL;
+		r = file_read_text(o->pubkey_path, 64 * 1024, &pem);
+		if (r == 0)
+			r = policy_pubkey_from_pem(pem, &key, why, whylen);
+		else
+			snprintf(why, whylen, "%s: cannot read the public key: %s", o->pubkey_path,
+				 r == -EFBIG ? "not a regular file under 64 KiB" : strerror(-r));
 		tok.pubkey_pem = pem;
 		if (r < 0) {
 			r = -EINVAL;	/* a key problem, not a device one */

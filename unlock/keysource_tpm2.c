@@ -1,80 +1,24 @@
 /* The TPM key source: every systemd-tpm2 token of the volume, unsealed with
  * our own ESYS code, its base64 passphrase given to its keyslot. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "codec.h"
+#include "files.h"
 #include "keysource.h"
 #include "token.h"
 #include "tpm2.h"
 
-#define SIG_MAX (1024 * 1024)
-#define SIG_NAME "tpm2-pcr-signature.json"
-
-/* systemd 252 searches the four directories, 254+ also /.extra in the
- * initrd; /run/systemd is first because systemd-stub's copy lands there. */
-static const char *const sig_dirs[] = {
-	"/run/systemd", "/.extra", "/etc/systemd", "/usr/local/lib/systemd", "/usr/lib/systemd",
-};
-
-static int read_text(const char *path, char **out)
-{
-	struct stat st;
-	char *buf = NULL;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SIG_MAX) {
-		r = -EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
-	n = read(fd, buf, (size_t)st.st_size);
-	if (n != st.st_size) {
-		r = -EIO;
-		goto out;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return r;
-}
-
 static void load_signature(struct tpm_state *st, const struct logger *log)
 {
 	char path[256];
-	int r;
 
 	st->sig_loaded = true;
-	if (st->sig_path) {
-		r = read_text(st->sig_path, &st->sigjson);
-		if (r < 0)
-			snprintf(st->sig_why, sizeof(st->sig_why), "signature file %s: %s", st->sig_path,
-				 r == -EFBIG ? "not a regular file under 1 MiB" : strerror(-r));
-		return;
-	}
-	for (size_t i = 0; i < sizeof(sig_dirs) / sizeof(sig_dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", sig_dirs[i], SIG_NAME);
-		r = read_text(path, &st->sigjson);
-		if (r == 0) {
-			log_debug(log, "tpm2: PCR signatures from %s", path);
-			return;
-		}
-	}
+	if (file_pcr_signature(st->sig_path, &st->sigjson, path, sizeof(path), st->sig_why,
+			       sizeof(st->sig_why)) == 0)
+		log_debug(log, "tpm2: PCR signatures from %s", path);
 }
 
 static int ensure_tpm(const struct keysource_ctx *ctx, char *why, size_t whylen)

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include <json-c/json.h>
-#include <tss2/tss2_tpm2_types.h>
 
 #include "token.h"
 
@@ -25,20 +24,6 @@ static const char *health_name(enum hdr_health h)
 	}
 }
 
-static const char *bank_word(uint16_t bank)
-{
-	switch (bank) {
-	case TPM2_ALG_SHA1:
-		return "sha1";
-	case TPM2_ALG_SHA384:
-		return "sha384";
-	case TPM2_ALG_SHA512:
-		return "sha512";
-	default:
-		return "sha256";
-	}
-}
-
 static void describe_policy(struct luks *l, int id, struct token_policy *tp)
 {
 	struct token_tpm2 t;
@@ -55,7 +40,7 @@ static void describe_policy(struct luks *l, int id, struct token_policy *tp)
 	token_mask_str(t.pubkey_pcr_mask, tp->signed_pcrs, sizeof(tp->signed_pcrs));
 	tp->pin = t.pin;
 	tp->parent = t.srk ? "srk" : t.primary_alg == TOKEN_ALG_RSA ? "rsa" : "ecc";
-	tp->bank = bank_word(t.bank);
+	tp->bank = token_bank_name(t.bank);
 	token_free(&t);
 }
 

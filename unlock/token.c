@@ -59,18 +59,27 @@ static int pcr_list(json_object *a, uint32_t *mask)
 	return 0;
 }
 
+static const struct { const char *name; uint16_t alg; } banks[] = {
+	{ "sha1", TPM2_ALG_SHA1 }, { "sha256", TPM2_ALG_SHA256 },
+	{ "sha384", TPM2_ALG_SHA384 }, { "sha512", TPM2_ALG_SHA512 },
+};
+
 static int parse_bank(const char *s, uint16_t *bank)
 {
-	static const struct { const char *name; uint16_t alg; } banks[] = {
-		{ "sha1", TPM2_ALG_SHA1 }, { "sha256", TPM2_ALG_SHA256 },
-		{ "sha384", TPM2_ALG_SHA384 }, { "sha512", TPM2_ALG_SHA512 },
-	};
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(banks) / sizeof(banks[0]); i++)
 		if (!strcasecmp(s, banks[i].name)) {
 			*bank = banks[i].alg;
 			return 0;
 		}
 	return -EINVAL;
+}
+
+const char *token_bank_name(uint16_t alg)
+{
+	for (size_t i = 0; i < sizeof(banks) / sizeof(banks[0]); i++)
+		if (banks[i].alg == alg)
+			return banks[i].name;
+	return "sha256";
 }
 
 /* string, or (257+) array of strings */
@@ -275,19 +284,12 @@ static json_object *b64_json(const unsigned char *data, size_t len)
 
 char *token_format(const struct token_tpm2 *t)
 {
-	static const char *const banks[] = { "sha1", "sha256", "sha384", "sha512" };
 	json_object *root, *slots;
 	char num[16], hex[65], *out;
-	const char *bank = "sha256";
+	const char *bank = token_bank_name(t->bank);
 
 	if (t->nshards != 1 || t->srk || t->has_salt)
 		return NULL;
-	for (size_t i = 0; i < 4; i++) {
-		uint16_t alg = 0;
-		parse_bank(banks[i], &alg);
-		if (alg == t->bank)
-			bank = banks[i];
-	}
 	for (size_t i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", t->shard[0].policy_hash[i]);
 	snprintf(num, sizeof(num), "%d", t->keyslot);

@@ -47,6 +47,9 @@ void token_free(struct token_tpm2 *t);
  * version. Only single-shard, legacy-primary tokens. malloc'd, or NULL. */
 char *token_format(const struct token_tpm2 *t);
 
+/* "sha256" for TPM2_ALG_SHA256 etc.; "sha256" for 0 (the default bank). */
+const char *token_bank_name(uint16_t alg);
+
 /* "7+11" style mask description for messages. */
 void token_mask_str(uint32_t mask, char *buf, size_t size);
 

@@ -355,20 +355,6 @@ static TPML_PCR_SELECTION selection(uint16_t bank, uint32_t mask)
 	return s;
 }
 
-static const char *bank_name(uint16_t bank)
-{
-	switch (bank) {
-	case TPM2_ALG_SHA1:
-		return "sha1";
-	case TPM2_ALG_SHA384:
-		return "sha384";
-	case TPM2_ALG_SHA512:
-		return "sha512";
-	default:
-		return "sha256";
-	}
-}
-
 static int policy_digest(struct op *o, TPM2B_DIGEST **d)
 {
 	TSS2_RC rc = Esys_PolicyGetDigest(o->t->esys, o->policy, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -410,7 +396,7 @@ static int verify_signature(struct op *o, const struct tpm2_unseal_in *in, uint1
 		snprintf(o->why, o->whylen, "no PCR signature file found (signed PCR %s policy)", masks);
 		return -ENOENT;
 	}
-	r = pcrsig_find(in->sigjson, bank_name(bank), tok->pubkey_pcr_mask, key->pkfp,
+	r = pcrsig_find(in->sigjson, token_bank_name(bank), tok->pubkey_pcr_mask, key->pkfp,
 			approved->buffer, &m, o->why, o->whylen);
 	if (r == -ENOENT)
 		snprintf(o->why, o->whylen, "no signature matches the current PCR %s", masks);
@@ -551,7 +537,7 @@ static int mismatch(struct op *o, const struct token_tpm2 *tok, uint16_t bank)
 	token_mask_str(tok->pcr_mask, m, sizeof(m));
 	if (tok->pcr_mask)
 		snprintf(o->why, o->whylen, "PCR %s (%s) do not have the values the key was sealed to", m,
-			 bank_name(bank));
+			 token_bank_name(bank));
 	else
 		snprintf(o->why, o->whylen, "the TPM policy does not match the token's policy hash");
 	return -EPERM;
@@ -662,7 +648,7 @@ int tpm2_pcr_read(struct tpm2 *t, uint16_t bank, uint32_t mask, unsigned char *o
 		rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter,
 				   &selout, &values);
 		if (rc != TSS2_RC_SUCCESS || values->count != 1) {
-			snprintf(why, whylen, "cannot read PCR %d (%s): %s", i, bank_name(bank),
+			snprintf(why, whylen, "cannot read PCR %d (%s): %s", i, token_bank_name(bank),
 				 rc ? Tss2_RC_Decode(rc) : "bank not active");
 			Esys_Free(selout);
 			Esys_Free(values);

@@ -22,12 +22,7 @@ printf 'bench-pass' >pw
 export PASSWORD=bench-pass
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out priv.pem 2>/dev/null
 openssl pkey -in priv.pem -pubout -out pub.pem
-mkdir uki
-head -c 65536 /dev/urandom >uki/linux
-printf 'ID=bench\n' >uki/osrel
-printf 'console=ttyS0' >uki/cmdline
-head -c 65536 /dev/urandom >uki/initrd
-cp pub.pem uki/pcrpkey
+uki_sections uki pub.pem "console=ttyS0" 65536
 
 boot() {
 	swtpm_start "$@"

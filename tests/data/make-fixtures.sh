@@ -15,12 +15,7 @@ printf 'pw' >pw
 export PASSWORD=pw
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out priv.pem 2>/dev/null
 openssl pkey -in priv.pem -pubout -out pub.pem
-mkdir u
-head -c 4096 /dev/urandom >u/linux
-printf 'ID=k\n' >u/osrel
-printf 'console=ttyS0' >u/cmdline
-head -c 100 /dev/urandom >u/initrd
-cp pub.pem u/pcrpkey
+uki_sections u pub.pem "console=ttyS0"
 measure_uki u
 sign_uki u priv.pem pub.pem >sig.json
 mk() {

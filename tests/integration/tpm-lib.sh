@@ -45,6 +45,17 @@ no_handles() {
 sha() { sha256sum | cut -c1-64; }
 pcr_extend() { tpm2_pcrextend "$1:sha256=$(printf '%s' "$2" | sha)"; }
 
+# uki_sections DIR PUBKEY CMDLINE [SIZE]: the measured sections of a test UKI
+# (random kernel and initrd of SIZE bytes, default 4 KiB)
+uki_sections() {
+	mkdir -p "$1"
+	head -c "${4:-4096}" /dev/urandom >"$1/linux"
+	printf 'ID=kairos\nVERSION_ID=%s\n' "$(basename "$1")" >"$1/osrel"
+	printf '%s' "$3" >"$1/cmdline"
+	head -c "${4:-4096}" /dev/urandom >"$1/initrd"
+	cp "$2" "$1/pcrpkey"
+}
+
 # measure_uki DIR: extend PCR 11 the way systemd-stub 252 does for the
 # sections in DIR (linux osrel cmdline initrd pcrpkey), then enter-initrd
 measure_uki() {

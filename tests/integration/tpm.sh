@@ -28,17 +28,8 @@ openssl pkey -in pcr-priv.pem -pubout -out pcr-pub.pem
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out other-priv.pem 2>/dev/null
 openssl pkey -in other-priv.pem -pubout -out other-pub.pem
 
-# uki DIR CMDLINE: the measured sections of a UKI
-uki() {
-	mkdir -p "$1"
-	head -c 4096 /dev/urandom >"$1/linux"
-	printf 'ID=kairos\nVERSION_ID=%s\n' "$1" >"$1/osrel"
-	printf '%s' "$2" >"$1/cmdline"
-	head -c 2048 /dev/urandom >"$1/initrd"
-	cp pcr-pub.pem "$1/pcrpkey"
-}
-uki uki1 "console=ttyS0 rd.immucore.uki"
-uki uki2 "console=ttyS0 rd.immucore.uki quiet"
+uki_sections uki1 pcr-pub.pem "console=ttyS0 rd.immucore.uki"
+uki_sections uki2 pcr-pub.pem "console=ttyS0 rd.immucore.uki quiet"
 
 # boot DIR: a fresh power cycle of the TPM, then firmware PCR 7 and the UKI's PCR 11
 boot() {
