@@ -4,6 +4,7 @@
 VERSION  := 0.1.0
 PREFIX   ?= /usr
 DESTDIR  ?=
+DRACUTDIR ?= /usr/lib/dracut/modules.d
 BUILD    ?= build
 CC       ?= cc
 PKGS     := libcryptsetup blkid yaml-0.1 json-c libcrypto tss2-esys tss2-mu tss2-rc \
@@ -55,6 +56,11 @@ build/sd_tpm2_open: tests/tools/sd_tpm2_open.c | $(BUILD)
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/kcrypt
 	install -D -m 0644 unlock/kcrypt.8 $(DESTDIR)$(PREFIX)/share/man/man8/kcrypt.8
+	# dracut module: dracut -a kcrypt (boot-phase scripts from hooks/)
+	install -D -m 0755 initrd/90kcrypt/module-setup.sh $(DESTDIR)$(DRACUTDIR)/90kcrypt/module-setup.sh
+	install -D -m 0644 initrd/90kcrypt/kcrypt.service $(DESTDIR)$(DRACUTDIR)/90kcrypt/kcrypt.service
+	install -m 0755 hooks/kcrypt-unlock.sh hooks/kcrypt-pre-mount.sh hooks/kcrypt-cmdline.sh \
+		$(DESTDIR)$(DRACUTDIR)/90kcrypt/
 
 setup:
 	sh tests/setup.sh
@@ -105,7 +111,10 @@ fuzz: $(FUZZERS:%=build/fuzz_%)
 	$(foreach f,$(FUZZERS),sh tests/fuzz/run.sh build/fuzz_$(f) 1800 $(FUZZ_SEEDS_$(f)) &&) true
 
 lint:
-	shellcheck -x tests/*.sh tests/integration/*.sh tests/fuzz/*.sh .ci/run
+	shellcheck -x tests/*.sh tests/integration/*.sh tests/fuzz/*.sh tests/bench/*.sh \
+		tests/data/*.sh .ci/run
+	shellcheck -s bash initrd/90kcrypt/module-setup.sh
+	shellcheck -s sh -e SC2034 hooks/*.sh
 
 # TPM unlock cost against systemd's token plugin and clevis (build/bench/results.md)
 bench: $(BIN) build/sd_tpm2_open

@@ -52,6 +52,8 @@ done
 
 K=(--test --cmdline /dev/null --config-dir /nonexistent --tpm-device "$TCTI")
 clevis_one() { printf 'clevis luks pass -d %s -s 1 | cryptsetup open --test-passphrase --key-slot 1 --key-file - %s' "$1" "$1"; }
+# loop8 FMT: FMT (a printf format with the volume number twice) for volumes 1..8
+# shellcheck disable=SC2059
 loop8() { local s="" i; for i in 1 2 3 4 5 6 7 8; do s+="$(printf "$1" "$i" "$i"); "; done; printf '%s' "$s"; }
 devs() { local s="" i; for i in 1 2 3 4 5 6 7 8; do s+=" --device $1$i.img"; done; printf '%s' "$s"; }
 

@@ -9,6 +9,7 @@ trap 'swtpm_stop; rm -rf "$T"' EXIT
 # shellcheck source=tests/integration/tpm-lib.sh
 . "$here/../integration/tpm-lib.sh"
 cd "$T"
+# shellcheck disable=SC2119
 swtpm_start
 pcr_extend 7 fw
 printf 'pw' >pw
