@@ -478,6 +478,32 @@ static void chomp(struct secret *s)
 		s->buf[--s->len] = 0;
 }
 
+/* --tpm-device, else KCRYPT_TPM2_DEVICE, else kcrypt.tpm_device; NULL: auto */
+static const char *tpm_device_of(const struct env *e)
+{
+	const char *env = getenv("KCRYPT_TPM2_DEVICE");
+
+	if (e->a->tpm_device)
+		return e->a->tpm_device;
+	if (env && *env)
+		return env;
+	return e->cfg.tpm_device;
+}
+
+/* A key file (key_path may be NULL) and --tpm2-pin-file, into locked memory. */
+static int read_key_and_pin(struct env *e, const char *key_path, struct secret **key,
+			    struct secret **pin)
+{
+	int code = read_secret(e, key_path, "key file", KEYFILE_MAX, key);
+
+	*pin = NULL;
+	if (code == EXIT_OK)
+		code = read_secret(e, e->a->pin_file, "PIN file", 1024, pin);
+	if (code == EXIT_OK)
+		chomp(*pin);
+	return code;
+}
+
 static int fail_code(enum fail_class f)
 {
 	switch (f) {
@@ -504,19 +530,14 @@ static int run_plan(struct env *e, const struct plan *p, int (*code_of)(const st
 	struct tpm_state tpm = { 0 };
 	struct step_result *res = NULL;
 	struct secret *key = NULL, *pin = NULL;
-	const char *env_dev = getenv("KCRYPT_TPM2_DEVICE");
 	int code;
 
-	code = read_secret(e, e->a->key_file, "key file", KEYFILE_MAX, &key);
-	if (code == EXIT_OK)
-		code = read_secret(e, e->a->pin_file, "PIN file", 1024, &pin);
+	code = read_key_and_pin(e, e->a->key_file, &key, &pin);
 	if (code != EXIT_OK)
 		goto out;
-	chomp(pin);
 	ks.keyfile = key;
 	if (!e->a->no_tpm) {
-		tpm.device = e->a->tpm_device ? e->a->tpm_device :
-			     env_dev && *env_dev ? env_dev : e->cfg.tpm_device;
+		tpm.device = tpm_device_of(e);
 		tpm.sig_path = e->a->tpm2_signature;
 		tpm.pin = pin;
 		ks.tpm = &tpm;
@@ -664,22 +685,18 @@ static int do_enroll(struct env *e)
 {
 	struct enroll_opts o = { 0 };
 	struct secret *key = NULL, *pin = NULL;
-	const char *env_dev = getenv("KCRYPT_TPM2_DEVICE");
 	char why[400] = "";
 	int code, r, token = -1, slot = -1;
 
 	code = enroll_args(e, &o);
 	if (code >= 0)
 		return code;
-	code = read_secret(e, e->a->unlock_key_file, "key file", KEYFILE_MAX, &key);
-	if (code == EXIT_OK)
-		code = read_secret(e, e->a->pin_file, "PIN file", 1024, &pin);
+	code = read_key_and_pin(e, e->a->unlock_key_file, &key, &pin);
 	if (code != EXIT_OK)
 		goto out;
-	chomp(pin);
 	o.unlock_key = key;
 	o.pin = pin;
-	o.tpm_device = e->a->tpm_device ? e->a->tpm_device : env_dev && *env_dev ? env_dev : NULL;
+	o.tpm_device = tpm_device_of(e);
 	r = enroll_tpm2(&o, &e->log, &token, &slot, why, sizeof(why));
 	if (r < 0) {
 		log_err(&e->log, "%s: cannot enroll: %s", o.device, why);
