@@ -143,11 +143,12 @@ static void usage_verb(FILE *f, const struct verb *v)
 		fprintf(f, "  --device PATH         probe only PATH (block device or image); repeatable\n");
 	if (v->opts & O_JSON)
 		fprintf(f, "  --json                print the result as JSON on stdout\n");
-	fprintf(f, "  --config-dir DIR      read cloud-configs from DIR instead of /oem, /sysroot/oem,\n"
-		   "                        /run/cos/oem; repeatable\n"
-		   "  --extra-config-dir DIR  read DIR as well as the defaults; repeatable\n"
-		   "  --cmdline FILE        kernel command line to read (default /proc/cmdline; \"\" for none)\n"
-		   "  -v, --verbose         debug messages\n"
+	if (v->opts & O_CONFIG)
+		fprintf(f, "  --config-dir DIR      read cloud-configs from DIR instead of /oem, /sysroot/oem,\n"
+			   "                        /run/cos/oem; repeatable\n"
+			   "  --extra-config-dir DIR  read DIR as well as the defaults; repeatable\n"
+			   "  --cmdline FILE        kernel command line to read (default /proc/cmdline; \"\" for none)\n");
+	fprintf(f, "  -v, --verbose         debug messages\n"
 		   "  -q, --quiet           errors only\n"
 		   "  -h, --help            this help\n");
 }
@@ -200,6 +201,10 @@ static unsigned opt_class(int c)
 		return O_DRYRUN;
 	case OPT_NOTOKENS:
 		return O_NOTOKENS;
+	case OPT_CONFIGDIR:
+	case OPT_EXTRADIR:
+	case OPT_CMDLINE:
+		return O_CONFIG;
 	case OPT_TPMDEV:
 	case OPT_TPMSIG:
 	case OPT_PINFILE:

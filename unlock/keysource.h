@@ -24,7 +24,6 @@ struct tpm_state {
 	bool sig_loaded;
 	char *sigjson;			/* NULL when no file was found */
 	char sig_why[256];		/* why the file could not be used */
-	unsigned unseals;		/* for the benchmark: TPM unseals done */
 };
 
 struct keysource_ctx {

@@ -78,7 +78,6 @@ static int try_token(const struct keysource_ctx *ctx, struct luks *l, const char
 		struct tpm2_unseal_in in = { .tok = &tok, .sigjson = st->sigjson, .pin = st->pin };
 		r = tpm2_unseal(st->tpm, &in, &secret, why, whylen);
 	}
-	st->unseals++;
 	if (r < 0)
 		goto out;
 	r = passphrase_of(secret, &pass);

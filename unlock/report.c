@@ -1,7 +1,6 @@
 #include "report.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -36,8 +35,8 @@ static void describe_policy(struct luks *l, int id, struct token_policy *tp)
 	if (token_parse(json, &t, tp->error, sizeof(tp->error)) < 0)
 		return;
 	tp->parsed = true;
-	token_mask_str(t.pcr_mask, tp->pcrs, sizeof(tp->pcrs));
-	token_mask_str(t.pubkey_pcr_mask, tp->signed_pcrs, sizeof(tp->signed_pcrs));
+	tp->pcrs = t.pcr_mask;
+	tp->signed_pcrs = t.pubkey_pcr_mask;
 	tp->pin = t.pin;
 	tp->parent = t.srk ? "srk" : t.primary_alg == TOKEN_ALG_RSA ? "rsa" : "ecc";
 	tp->bank = token_bank_name(t.bank);
@@ -84,10 +83,13 @@ static void tokens_text(const struct status_entry *e, char *buf, size_t size)
 		for (size_t k = 0; k < t->nkeyslots && off < size; k++)
 			off += (size_t)snprintf(buf + off, size - off, "%c%d", k ? '+' : ':',
 						t->keyslots[k]);
-		if (tp->parsed && off < size)
+		if (tp->parsed && off < size) {
+			char pcrs[64], signed_pcrs[64];
+			token_mask_str(tp->pcrs, pcrs, sizeof(pcrs));
+			token_mask_str(tp->signed_pcrs, signed_pcrs, sizeof(signed_pcrs));
 			off += (size_t)snprintf(buf + off, size - off, "(pcrs %s, signed %s%s, %s)",
-						tp->pcrs, tp->signed_pcrs, tp->pin ? ", pin" : "",
-						tp->parent);
+						pcrs, signed_pcrs, tp->pin ? ", pin" : "", tp->parent);
+		}
 		else if (tp->tpm2 && off < size)
 			off += (size_t)snprintf(buf + off, size - off, "(malformed)");
 	}
@@ -174,15 +176,13 @@ static int emit(FILE *f, struct json_object *root)
 	return r;
 }
 
-static struct json_object *mask_array(const char *mask)
+static struct json_object *mask_array(uint32_t mask)
 {
 	struct json_object *a = json_object_new_array();
-	char copy[64], *save = NULL;
 
-	snprintf(copy, sizeof(copy), "%s", mask);
-	if (strcmp(copy, "none") != 0)
-		for (char *w = strtok_r(copy, "+", &save); w; w = strtok_r(NULL, "+", &save))
-			json_object_array_add(a, json_object_new_int(atoi(w)));
+	for (int i = 0; i < 24; i++)
+		if (mask & (1u << i))
+			json_object_array_add(a, json_object_new_int(i));
 	return a;
 }
 

@@ -2,6 +2,7 @@
 #ifndef KCRYPT_REPORT_H
 #define KCRYPT_REPORT_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "luks.h"
@@ -12,8 +13,8 @@
 struct token_policy {
 	bool tpm2;		/* the token is systemd-tpm2 */
 	bool parsed;		/* and well-formed; else error says why */
-	char pcrs[64];		/* literal PCRs, "7" or "none" */
-	char signed_pcrs[64];	/* PCRs under the signed policy */
+	uint32_t pcrs;		/* literal PCRs */
+	uint32_t signed_pcrs;	/* PCRs under the signed policy */
 	bool pin;
 	const char *parent;	/* "ecc", "rsa" (legacy transient) or "srk" */
 	const char *bank;
