@@ -23,7 +23,7 @@ endif
 # Modules of the binary; cli.c holds main().
 MODS     := log secret strv yamltree config config_load identity discover plan \
             luks_hdr luks files codec token policy pcrsig tpm2 keysource keysource_tpm2 \
-            unlock report enroll
+            unlock report enroll measure encrypt
 OBJS     := $(MODS:%=$(BUILD)/%.o)
 BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)
 

@@ -216,3 +216,82 @@ int discover_scan(const struct discover_opts *o, const struct logger *log,
 	blkid_put_cache(cache);
 	return r;
 }
+
+void fsinfo_clear(struct fsinfo *f)
+{
+	free(f->devnode);
+	free(f->type);
+	free(f->label);
+	free(f->partname);
+	memset(f, 0, sizeof(*f));
+}
+
+static int probe_fs(const char *path, struct fsinfo *f)
+{
+	blkid_probe pr;
+
+	memset(f, 0, sizeof(*f));
+	f->devnode = strdup(path);
+	if (!f->devnode)
+		return -ENOMEM;
+	pr = blkid_new_probe_from_filename(path);
+	if (!pr)
+		return 0;	/* unreadable: holds nothing we can match */
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_LABEL | BLKID_SUBLKS_TYPE);
+	blkid_probe_enable_partitions(pr, 1);
+	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
+	if (blkid_do_safeprobe(pr) == 0) {
+		f->type = probe_value(pr, "TYPE");
+		f->label = probe_value(pr, "LABEL");
+	}
+	f->partname = probe_value(pr, "PART_ENTRY_NAME");
+	blkid_free_probe(pr);
+	return 0;
+}
+
+int discover_filesystems(const struct strv *devices, struct fsinfo **out, size_t *n)
+{
+	struct strv paths = { 0 };
+	blkid_cache cache = NULL;
+	struct fsinfo *v = NULL;
+	int r = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!devices) {
+		blkid_dev_iterate it;
+		blkid_dev dev;
+
+		if (blkid_get_cache(&cache, "/dev/null") < 0)
+			return -ENOMEM;
+		blkid_probe_all(cache);
+		it = blkid_dev_iterate_begin(cache);
+		while (blkid_dev_next(it, &dev) == 0)
+			if (strv_add(&paths, blkid_dev_devname(dev)) < 0)
+				r = -ENOMEM;
+		blkid_dev_iterate_end(it);
+		blkid_put_cache(cache);
+		devices = &paths;
+	}
+	if (r == 0 && devices->n) {
+		v = calloc(devices->n, sizeof(*v));
+		if (!v)
+			r = -ENOMEM;
+	}
+	for (size_t i = 0; r == 0 && i < devices->n; i++) {
+		r = probe_fs(devices->v[i], &v[i]);
+		if (r == 0)
+			(*n)++;
+	}
+	if (r < 0) {
+		for (size_t i = 0; v && i < devices->n; i++)
+			fsinfo_clear(&v[i]);
+		free(v);
+		v = NULL;
+		*n = 0;
+	}
+	*out = v;
+	strv_free(&paths);
+	return r;
+}

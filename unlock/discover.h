@@ -22,4 +22,17 @@ int discover_probe(const char *path, const char *sysfs, struct volume *v);
 int discover_scan(const struct discover_opts *o, const struct logger *log,
 		  struct volume_list *out);
 
+/* What a device holds, for the installer's search by label. */
+struct fsinfo {
+	char *devnode;
+	char *type;		/* "ext4", "crypto_LUKS", NULL when nothing */
+	char *label;		/* filesystem (or LUKS2) label */
+	char *partname;		/* GPT partition name */
+};
+
+void fsinfo_clear(struct fsinfo *f);
+
+/* Every block device (or only devices) with what it holds. */
+int discover_filesystems(const struct strv *devices, struct fsinfo **out, size_t *n);
+
 #endif

@@ -128,17 +128,106 @@ static int store(struct luks *l, const struct enroll_opts *o, struct token_tpm2 
 	return 0;
 }
 
+static int load_pubkey(const struct enroll_opts *o, struct token_tpm2 *tok, struct pubkey *key,
+		       char *why, size_t whylen)
+{
+	char *pem = NULL;
+	int r = file_read_text(o->pubkey_path, 64 * 1024, &pem);
+
+	if (r == 0)
+		r = policy_pubkey_from_pem(pem, key, why, whylen);
+	else
+		snprintf(why, whylen, "%s: cannot read the public key: %s", o->pubkey_path,
+			 r == -EFBIG ? "not a regular file under 64 KiB" : strerror(-r));
+	tok->pubkey_pem = pem;
+	return r < 0 ? -EINVAL : 0;	/* a key problem, not a device one */
+}
+
+/* Public key, TPM, policy digest: everything before the secret exists. */
+static int prepare(const struct enroll_opts *o, const struct logger *log, struct tpm2 **tpm,
+		   struct token_tpm2 *tok, char *why, size_t whylen)
+{
+	struct pubkey key, *keyp = NULL;
+	int r;
+
+	if (o->pubkey_path) {
+		r = load_pubkey(o, tok, &key, why, whylen);
+		if (r < 0)
+			return r;
+		keyp = &key;
+	}
+	r = tpm2_open(o->tpm_device, log, tpm, why, whylen);
+	if (r < 0)
+		return r;
+	tok->nshards = 1;
+	tok->pcr_mask = o->pcr_mask;
+	tok->pubkey_pcr_mask = keyp ? o->pubkey_pcr_mask : 0;
+	tok->bank = TPM2_ALG_SHA256;
+	tok->pin = o->pin != NULL;
+	return compute_policy(*tpm, o, keyp, tok->shard[0].policy_hash, why, whylen);
+}
+
+/* A fresh random secret sealed to tok's policy, and test-unsealed. */
+static int seal_new(struct tpm2 *tpm, const struct enroll_opts *o, const struct logger *log,
+		    struct token_tpm2 *tok, struct secret **out, char *why, size_t whylen)
+{
+	struct tpm2_seal_out sealed = { 0 };
+	struct secret *secret = secret_new(SECRET_LEN);
+	unsigned char auth[32];
+	int authlen = 0, r;
+
+	*out = NULL;
+	if (!secret || getrandom(secret->buf, SECRET_LEN, 0) != SECRET_LEN) {
+		secret_free(secret);
+		snprintf(why, whylen, "no random bytes");
+		return -EIO;
+	}
+	secret->len = SECRET_LEN;
+	if (o->pin) {
+		/* 252's rule (no salt); digests ending in 0 are trimmed by the TPM */
+		authlen = policy_pin_auth(o->pin->buf, o->pin->len, NULL, auth);
+		if (authlen < 32)
+			log_warn(log, "this PIN's digest ends in a zero byte: systemd 252 will not accept it");
+	}
+	r = tpm2_seal(tpm, tok->shard[0].policy_hash, o->pin ? auth : NULL,
+		      o->pin ? (size_t)authlen : 0, secret, &sealed, why, whylen);
+	explicit_bzero(auth, sizeof(auth));
+	if (r < 0)
+		goto out;
+	tok->shard[0].data = sealed.blob;
+	tok->shard[0].len = sealed.len;
+	tok->primary_alg = sealed.alg;
+	r = verify(tpm, o, tok, secret, log, why, whylen);
+out:
+	if (r < 0)
+		secret_free(secret);
+	else
+		*out = secret;
+	return r;
+}
+
+int enroll_seal(const struct enroll_opts *o, const struct logger *log, struct token_tpm2 *tok,
+		struct secret **secret, char *why, size_t whylen)
+{
+	struct tpm2 *tpm = NULL;
+	int r;
+
+	*secret = NULL;
+	r = prepare(o, log, &tpm, tok, why, whylen);
+	if (r == 0)
+		r = seal_new(tpm, o, log, tok, secret, why, whylen);
+	tpm2_close(tpm);
+	return r;
+}
+
 int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *token_id,
 		int *keyslot, char *why, size_t whylen)
 {
 	struct luks *l = NULL;
 	struct tpm2 *tpm = NULL;
 	struct secret *secret = NULL;
-	struct pubkey key, *keyp = NULL;
 	struct token_tpm2 tok = { 0 };
-	struct tpm2_seal_out sealed = { 0 };
-	unsigned char auth[32];
-	int authlen = 0, r;
+	int r;
 
 	*token_id = *keyslot = -1;
 	r = luks_load(o->device, log, &l, why, whylen);
@@ -155,30 +244,7 @@ int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *toke
 		r = -EPERM;
 		goto out;
 	}
-	if (o->pubkey_path) {
-		char *pem = NULL;
-		r = file_read_text(o->pubkey_path, 64 * 1024, &pem);
-		if (r == 0)
-			r = policy_pubkey_from_pem(pem, &key, why, whylen);
-		else
-			snprintf(why, whylen, "%s: cannot read the public key: %s", o->pubkey_path,
-				 r == -EFBIG ? "not a regular file under 64 KiB" : strerror(-r));
-		tok.pubkey_pem = pem;
-		if (r < 0) {
-			r = -EINVAL;	/* a key problem, not a device one */
-			goto out;
-		}
-		keyp = &key;
-	}
-	r = tpm2_open(o->tpm_device, log, &tpm, why, whylen);
-	if (r < 0)
-		goto out;
-	tok.nshards = 1;
-	tok.pcr_mask = o->pcr_mask;
-	tok.pubkey_pcr_mask = keyp ? o->pubkey_pcr_mask : 0;
-	tok.bank = TPM2_ALG_SHA256;
-	tok.pin = o->pin != NULL;
-	r = compute_policy(tpm, o, keyp, tok.shard[0].policy_hash, why, whylen);
+	r = prepare(o, log, &tpm, &tok, why, whylen);
 	if (r < 0)
 		goto out;
 	if (already_enrolled(l, tok.shard[0].policy_hash, token_id)) {
@@ -187,28 +253,7 @@ int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *toke
 		*token_id = -1;
 		goto out;
 	}
-	secret = secret_new(SECRET_LEN);
-	if (!secret || getrandom(secret->buf, SECRET_LEN, 0) != SECRET_LEN) {
-		r = -EIO;
-		snprintf(why, whylen, "no random bytes");
-		goto out;
-	}
-	secret->len = SECRET_LEN;
-	if (o->pin) {
-		/* 252's rule (no salt); digests ending in 0 are trimmed by the TPM */
-		authlen = policy_pin_auth(o->pin->buf, o->pin->len, NULL, auth);
-		if (authlen < 32)
-			log_warn(log, "this PIN's digest ends in a zero byte: systemd 252 will not accept it");
-	}
-	r = tpm2_seal(tpm, tok.shard[0].policy_hash, o->pin ? auth : NULL, o->pin ? (size_t)authlen : 0,
-		      secret, &sealed, why, whylen);
-	explicit_bzero(auth, sizeof(auth));
-	if (r < 0)
-		goto out;
-	tok.shard[0].data = sealed.blob;
-	tok.shard[0].len = sealed.len;
-	tok.primary_alg = sealed.alg;
-	r = verify(tpm, o, &tok, secret, log, why, whylen);
+	r = seal_new(tpm, o, log, &tok, &secret, why, whylen);
 	if (r == 0)
 		r = store(l, o, &tok, secret, token_id, keyslot, why, whylen);
 out:

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "secret.h"
+#include "token.h"
 
 struct enroll_opts {
 	const char *device;
@@ -24,5 +25,11 @@ struct enroll_opts {
  * there), or -errno with why set. On failure the header is as it was. */
 int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *token_id,
 		int *keyslot, char *why, size_t whylen);
+
+/* No volume involved (kcrypt encrypt): seal a fresh random secret to the
+ * policy o describes and test-unseal it. tok gets everything but its
+ * keyslot; *secret the secret (base64 of it is the LUKS passphrase). */
+int enroll_seal(const struct enroll_opts *o, const struct logger *log, struct token_tpm2 *tok,
+		struct secret **secret, char *why, size_t whylen);
 
 #endif

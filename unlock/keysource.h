@@ -47,6 +47,9 @@ struct keysource {
 int keysource_tpm2_open(const struct keysource_ctx *ctx, struct luks *l, const char *name,
 			char *why, size_t whylen);
 void keysource_tpm2_release(struct tpm_state *st);
+/* The run's TPM, opened on first use (also for measurements). */
+int keysource_tpm2_get(struct tpm_state *st, const struct logger *log, struct tpm2 **out,
+		       char *why, size_t whylen);
 
 /* The sources in the order they are tried; n gets the count. */
 const struct keysource *keysource_table(size_t *n);

@@ -21,12 +21,12 @@ static void load_signature(struct tpm_state *st, const struct logger *log)
 		log_debug(log, "tpm2: PCR signatures from %s", path);
 }
 
-static int ensure_tpm(const struct keysource_ctx *ctx, char *why, size_t whylen)
+int keysource_tpm2_get(struct tpm_state *st, const struct logger *log, struct tpm2 **out,
+		       char *why, size_t whylen)
 {
-	struct tpm_state *st = ctx->tpm;
-
+	*out = NULL;
 	if (!st->tpm && st->open_error == 0) {
-		st->open_error = tpm2_open(st->device, ctx->log, &st->tpm, st->open_why,
+		st->open_error = tpm2_open(st->device, log, &st->tpm, st->open_why,
 					   sizeof(st->open_why));
 		if (st->open_error == 0)
 			st->open_error = 1;	/* opened: never retried either way */
@@ -35,6 +35,7 @@ static int ensure_tpm(const struct keysource_ctx *ctx, char *why, size_t whylen)
 		snprintf(why, whylen, "%s", st->open_why);
 		return st->open_error < 0 ? st->open_error : -ENODEV;
 	}
+	*out = st->tpm;
 	return 0;
 }
 
@@ -56,6 +57,7 @@ static int try_token(const struct keysource_ctx *ctx, struct luks *l, const char
 	struct tpm_state *st = ctx->tpm;
 	struct token_tpm2 tok;
 	struct secret *secret = NULL, *pass = NULL;
+	struct tpm2 *tpm;
 	char tw[200];
 	int r;
 
@@ -64,7 +66,7 @@ static int try_token(const struct keysource_ctx *ctx, struct luks *l, const char
 		snprintf(why, whylen, "token %d malformed: %s", id, tw);
 		return -EBADMSG;
 	}
-	r = ensure_tpm(ctx, why, whylen);
+	r = keysource_tpm2_get(st, ctx->log, &tpm, why, whylen);
 	if (r < 0)
 		goto out;
 	if (tok.pubkey_pcr_mask && !st->sig_loaded)
@@ -76,7 +78,7 @@ static int try_token(const struct keysource_ctx *ctx, struct luks *l, const char
 	}
 	{
 		struct tpm2_unseal_in in = { .tok = &tok, .sigjson = st->sigjson, .pin = st->pin };
-		r = tpm2_unseal(st->tpm, &in, &secret, why, whylen);
+		r = tpm2_unseal(tpm, &in, &secret, why, whylen);
 	}
 	if (r < 0)
 		goto out;

@@ -13,11 +13,17 @@
 
 #include <json-c/json.h>
 
+#include "secret.h"
+
 struct luks {
 	struct crypt_device *cd;
 	int memfd;		/* in-memory header copy, -1 when unused */
 	enum hdr_health health;
 	const struct logger *log;
+	bool fresh;		/* memfd holds a header being built, not a degraded copy */
+	char *datadev;		/* its device, for luks_commit */
+	bool capture;		/* verify-only opens keep the volume key */
+	struct secret *vk;	/* the captured volume key */
 };
 
 /* libcryptsetup's own messages are detail: ours carry the one-line error */
@@ -68,6 +74,7 @@ static int classify(int fd, struct luks *l, char *why, size_t whylen)
 	struct hdr_state st;
 	int r = luks_hdr_check(fd, &st);
 
+
 	if (r < 0) {
 		snprintf(why, whylen, "cannot read header: %s", strerror(-r));
 		return r;
@@ -86,7 +93,17 @@ static int classify(int fd, struct luks *l, char *why, size_t whylen)
 	case HDR_DEGRADED:
 		log_warn(l->log, "%s LUKS2 header copy is damaged or stale; using the %s copy without repairing (run 'cryptsetup repair')",
 			 st.primary_ok ? "secondary" : "primary", st.primary_ok ? "primary" : "secondary");
-		return copy_metadata(fd, st.metadata_size ? st.metadata_size : 16u << 20, &l->memfd);
+		r = copy_metadata(fd, st.metadata_size ? st.metadata_size : 16u << 20, &l->memfd);
+		if (r == 0 && !st.primary_ok) {
+			/* A bad primary area may still hold another signature
+			 * (the filesystem an interrupted encrypt replaced), which
+			 * makes libcryptsetup refuse the good secondary copy as
+			 * ambiguous. Blank it in the copy; the disk stays as is. */
+			static const unsigned char zero[4096];
+			if (pwrite(l->memfd, zero, sizeof(zero), 0) != (ssize_t)sizeof(zero))
+				r = -EIO;
+		}
+		return r;
 	default:
 		return 0;
 	}
@@ -145,6 +162,8 @@ void luks_free(struct luks *l)
 	if (!l)
 		return;
 	crypt_free(l->cd);
+	secret_free(l->vk);
+	free(l->datadev);
 	if (l->memfd >= 0)
 		close(l->memfd);
 	free(l);
@@ -155,17 +174,98 @@ enum hdr_health luks_health(const struct luks *l)
 	return l->health;
 }
 
-int luks_open_passphrase(struct luks *l, const char *name, const unsigned char *pass,
-			 size_t len)
+static struct secret *vk_buffer(struct luks *l)
 {
-	return crypt_activate_by_passphrase(l->cd, name, CRYPT_ANY_SLOT, (const char *)pass, len,
-					    0);
+	int size = crypt_get_volume_key_size(l->cd);
+
+	if (size <= 0)
+		return NULL;
+	secret_free(l->vk);
+	l->vk = secret_new((size_t)size);
+	return l->vk;
+}
+
+static int keep_key(struct luks *l, int r, size_t len)
+{
+	if (r < 0) {
+		secret_free(l->vk);
+		l->vk = NULL;
+	} else {
+		l->vk->len = len;
+	}
+	return r;
 }
 
 int luks_open_passphrase_slot(struct luks *l, const char *name, int keyslot,
 			      const unsigned char *pass, size_t len)
 {
-	return crypt_activate_by_passphrase(l->cd, name, keyslot, (const char *)pass, len, 0);
+	struct secret *vk;
+	size_t vklen;
+
+	if (name || !l->capture)
+		return crypt_activate_by_passphrase(l->cd, name, keyslot, (const char *)pass, len,
+						    0);
+	vk = vk_buffer(l);
+	if (!vk)
+		return -ENOMEM;
+	vklen = vk->cap;
+	return keep_key(l, crypt_volume_key_get(l->cd, keyslot, (char *)vk->buf, &vklen,
+						 (const char *)pass, len),
+			vklen);
+}
+
+int luks_open_passphrase(struct luks *l, const char *name, const unsigned char *pass,
+			 size_t len)
+{
+	return luks_open_passphrase_slot(l, name, CRYPT_ANY_SLOT, pass, len);
+}
+
+/* A token, activating or (capture) keeping the volume key it yields. */
+static int open_by_token(struct luks *l, const char *name, int id)
+{
+	struct crypt_keyslot_context *kc = NULL;
+	struct secret *vk;
+	size_t vklen;
+	int r;
+
+	if (name || !l->capture)
+		return crypt_activate_by_token(l->cd, name, id, NULL, 0);
+	r = crypt_keyslot_context_init_by_token(l->cd, id, NULL, NULL, 0, NULL, &kc);
+	if (r < 0)
+		return r;
+	vk = vk_buffer(l);
+	if (!vk) {
+		crypt_keyslot_context_free(kc);
+		return -ENOMEM;
+	}
+	vklen = vk->cap;
+	r = crypt_volume_key_get_by_keyslot_context(l->cd, CRYPT_ANY_SLOT, (char *)vk->buf, &vklen,
+						    kc);
+	crypt_keyslot_context_free(kc);
+	return keep_key(l, r, vklen);
+}
+
+void luks_capture(struct luks *l)
+{
+	l->capture = true;
+}
+
+const struct secret *luks_key(const struct luks *l)
+{
+	return l->vk;
+}
+
+const char *luks_uuid(const struct luks *l)
+{
+	return crypt_get_uuid(l->cd);
+}
+
+int luks_activate(struct luks *l, const char *name)
+{
+	if (!l->vk)
+		return -ENOKEY;
+	/* the header's persistent flags (allow-discards, ...) apply by themselves */
+	return crypt_activate_by_volume_key(l->cd, name, (const char *)l->vk->buf, l->vk->len, 0);
 }
 
 int luks_token_json(struct luks *l, int id, const char **json)
@@ -198,7 +298,7 @@ int luks_open_token(struct luks *l, const char *name, const char *skip_type)
 			continue;
 		if (skip_type && token_is(json, skip_type))
 			continue;
-		r = crypt_activate_by_token(l->cd, name, id, NULL, 0);
+		r = open_by_token(l, name, id);
 		if (r >= 0)
 			return r;
 		/* no handler installed for this type: not ours to judge */
@@ -262,7 +362,7 @@ int luks_add_keyslot(struct luks *l, const unsigned char *old, size_t oldlen,
 					  .iterations = 1000, .flags = CRYPT_PBKDF_NO_BENCHMARK };
 	int r;
 
-	if (l->memfd >= 0)
+	if (l->memfd >= 0 && !l->fresh)
 		return -EROFS;	/* degraded header: never write through a copy */
 	r = crypt_set_pbkdf_type(l->cd, &pbkdf);
 	if (r < 0)
@@ -273,7 +373,7 @@ int luks_add_keyslot(struct luks *l, const unsigned char *old, size_t oldlen,
 
 int luks_add_token(struct luks *l, const char *json)
 {
-	if (l->memfd >= 0)
+	if (l->memfd >= 0 && !l->fresh)
 		return -EROFS;
 	return crypt_token_json_set(l->cd, CRYPT_ANY_TOKEN, json);
 }
@@ -281,4 +381,124 @@ int luks_add_token(struct luks *l, const char *json)
 int luks_destroy_keyslot(struct luks *l, int keyslot)
 {
 	return crypt_keyslot_destroy(l->cd, keyslot);
+}
+
+int luks_format_memory(const char *dev, const char *label, const char *uuid,
+		       const unsigned char *pass, size_t passlen, const struct logger *log,
+		       struct luks **out, char *why, size_t whylen)
+{
+	/* what systemd-cryptenroll uses for a 256-bit random secret */
+	struct crypt_pbkdf_type pbkdf = { .type = CRYPT_KDF_PBKDF2, .hash = "sha512",
+					  .iterations = 1000, .flags = CRYPT_PBKDF_NO_BENCHMARK };
+	struct crypt_params_luks2 params = { .label = label, .sector_size = 512 };
+	struct luks *l = calloc(1, sizeof(*l));
+	char hdrpath[64];
+	int r;
+
+	*out = NULL;
+	if (!l)
+		return -ENOMEM;
+	l->log = log;
+	l->fresh = true;
+	l->datadev = strdup(dev);
+	l->memfd = memfd_create("kcrypt-new-luks2-header", MFD_CLOEXEC);
+	if (!l->datadev || l->memfd < 0 || ftruncate(l->memfd, LUKS_NEW_HDR_BYTES) < 0) {
+		r = -errno;
+		snprintf(why, whylen, "cannot make an in-memory header: %s", strerror(-r));
+		goto out;
+	}
+	snprintf(hdrpath, sizeof(hdrpath), "/proc/self/fd/%d", l->memfd);
+	r = crypt_init_data_device(&l->cd, hdrpath, dev);
+	if (r < 0) {
+		snprintf(why, whylen, "cannot open device: %s", strerror(-r));
+		goto out;
+	}
+	crypt_set_log_callback(l->cd, cs_log, (void *)log);
+	/* the header goes in front of the data once written to the device */
+	r = crypt_set_data_offset(l->cd, LUKS_NEW_HDR_BYTES / 512);
+	if (r == 0)
+		r = crypt_set_pbkdf_type(l->cd, &pbkdf);
+	if (r == 0)
+		r = crypt_format(l->cd, CRYPT_LUKS2, "aes", "xts-plain64", uuid, NULL, 64, &params);
+	if (r < 0) {
+		snprintf(why, whylen, "cannot format: %s", strerror(-r));
+		goto out;
+	}
+	r = crypt_keyslot_add_by_volume_key(l->cd, CRYPT_ANY_SLOT, NULL, 0, (const char *)pass,
+					    passlen);
+	if (r < 0) {
+		snprintf(why, whylen, "cannot add the keyslot: %s", strerror(-r));
+		goto out;
+	}
+	/* as Kairos' "cryptsetup refresh --persistent --allow-discards" */
+	(void)crypt_persistent_flags_set(l->cd, CRYPT_FLAGS_ACTIVATION,
+					 CRYPT_ACTIVATE_ALLOW_DISCARDS);
+	*out = l;
+	l = NULL;
+out:
+	luks_free(l);
+	return r;
+}
+
+static int pwrite_all(int fd, const unsigned char *buf, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t w = pwrite(fd, buf, len, off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		buf += w;
+		len -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+int luks_commit(struct luks *l, char *why, size_t whylen)
+{
+	const size_t size = LUKS_NEW_HDR_BYTES, head = 4096;
+	unsigned char *buf = NULL;
+	int fd = -1, r;
+
+	if (!l->fresh)
+		return -EINVAL;
+	buf = malloc(size);
+	if (!buf)
+		return -ENOMEM;
+	if (pread(l->memfd, buf, size, 0) != (ssize_t)size) {
+		r = -EIO;
+		snprintf(why, whylen, "cannot read the new header back");
+		goto out;
+	}
+	/* O_EXCL: a mounted or otherwise claimed block device is refused */
+	fd = open(l->datadev, O_RDWR | O_EXCL | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(why, whylen, "cannot open for writing: %s",
+			 r == -EBUSY ? "it is mounted or in use" : strerror(-r));
+		goto out;
+	}
+	/* Everything but the primary binary header first, then the primary:
+	 * once the primary is valid, everything it points to is on disk. */
+	r = pwrite_all(fd, buf + head, size - head, (off_t)head);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0)
+		r = pwrite_all(fd, buf, head, 0);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0)
+		snprintf(why, whylen, "writing the header failed: %s", strerror(-r));
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return r;
+}
+
+int luks_deactivate(struct luks *l, const char *name)
+{
+	return crypt_deactivate(l->cd, name);
 }

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "luks_hdr.h"
+#include "secret.h"
 
 #define LUKS_MAX_SLOTS 32
 #define LUKS_MAX_TOKENS 32
@@ -54,6 +55,15 @@ int luks_token_json(struct luks *l, int id, const char **json);
 
 int luks_info(struct luks *l, struct luks_info *info);
 
+/* Unseal now, activate later: after luks_capture, the open functions above
+ * called with a NULL name keep the volume key (locked memory) instead of
+ * only checking it. luks_activate maps it; luks_key lends it for the PCR 15
+ * measurement. */
+void luks_capture(struct luks *l);
+const struct secret *luks_key(const struct luks *l);
+int luks_activate(struct luks *l, const char *name);
+const char *luks_uuid(const struct luks *l);
+
 /* Enrollment (writes the header). A new keyslot for pass, opened by old,
  * with systemd's parameters (pbkdf2, sha512, 1000 iterations): returns the
  * keyslot or -errno (-EPERM: old opens nothing). */
@@ -62,5 +72,17 @@ int luks_add_keyslot(struct luks *l, const unsigned char *old, size_t oldlen,
 /* Store a token; returns its id or -errno. */
 int luks_add_token(struct luks *l, const char *json);
 int luks_destroy_keyslot(struct luks *l, int keyslot);
+
+/* Installer path (kcrypt encrypt). The header is built in memory first:
+ * luks_format_memory makes a LUKS2 header for dev (label, uuid, one
+ * keyslot for pass; pbkdf2 as above; allow-discards) without writing to
+ * dev; luks_add_token works on it; luks_commit writes it onto dev, primary
+ * binary header last. */
+#define LUKS_NEW_HDR_BYTES (16u << 20)
+int luks_format_memory(const char *dev, const char *label, const char *uuid,
+		       const unsigned char *pass, size_t passlen, const struct logger *log,
+		       struct luks **out, char *why, size_t whylen);
+int luks_commit(struct luks *l, char *why, size_t whylen);
+int luks_deactivate(struct luks *l, const char *name);
 
 #endif

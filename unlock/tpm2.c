@@ -662,6 +662,57 @@ int tpm2_pcr_read(struct tpm2 *t, uint16_t bank, uint32_t mask, unsigned char *o
 	return 0;
 }
 
+int tpm2_pcr_banks(struct tpm2 *t, uint16_t *algs, size_t max, char *why, size_t whylen)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPML_PCR_SELECTION *sel;
+	size_t n = 0;
+	TSS2_RC rc;
+
+	rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_PCRS, 0,
+				1, NULL, &cap);
+	if (rc != TSS2_RC_SUCCESS) {
+		snprintf(why, whylen, "cannot list the PCR banks: %s", Tss2_RC_Decode(rc));
+		return -EIO;
+	}
+	sel = &cap->data.assignedPCR;
+	for (UINT32 i = 0; i < sel->count && n < max; i++) {
+		bool any = false;
+
+		/* allocated banks with no PCR selected are not active */
+		for (int b = 0; b < sel->pcrSelections[i].sizeofSelect; b++)
+			any |= sel->pcrSelections[i].pcrSelect[b] != 0;
+		if (any)
+			algs[n++] = sel->pcrSelections[i].hash;
+	}
+	Esys_Free(cap);
+	return (int)n;
+}
+
+int tpm2_pcr_extend(struct tpm2 *t, int pcr, const uint16_t *algs,
+		    const unsigned char (*digest)[64], size_t n, char *why, size_t whylen)
+{
+	TPML_DIGEST_VALUES v = { 0 };
+	TSS2_RC rc;
+
+	if (pcr < 0 || pcr > 23 || n > TPM2_NUM_PCR_BANKS)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		v.digests[i].hashAlg = algs[i];
+		/* the union's members all start at the same address */
+		_Static_assert(sizeof(v.digests[i].digest) == 64, "TPMU_HA is 64 bytes");
+		memcpy(&v.digests[i].digest, digest[i], 64);
+	}
+	v.count = (UINT32)n;
+	rc = Esys_PCR_Extend(t->esys, ESYS_TR_PCR0 + (ESYS_TR)pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			     ESYS_TR_NONE, &v);
+	if (rc != TSS2_RC_SUCCESS) {
+		snprintf(why, whylen, "cannot extend PCR %d: %s", pcr, Tss2_RC_Decode(rc));
+		return -EIO;
+	}
+	return 0;
+}
+
 static int marshal_blob(const TPM2B_PRIVATE *priv, const TPM2B_PUBLIC *pub,
 			struct tpm2_seal_out *out)
 {

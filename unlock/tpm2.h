@@ -39,6 +39,15 @@ int tpm2_unseal(struct tpm2 *t, const struct tpm2_unseal_in *in, struct secret *
 int tpm2_pcr_read(struct tpm2 *t, uint16_t bank, uint32_t mask, unsigned char *out, size_t *len,
 		  char *why, size_t whylen);
 
+/* The PCR banks the TPM has active (TPM2_ALG_SHA1, _SHA256, ...), at most
+ * max of them, into algs; returns the count or -errno. */
+int tpm2_pcr_banks(struct tpm2 *t, uint16_t *algs, size_t max, char *why, size_t whylen);
+
+/* Extend PCR pcr in n banks at once: digest[i] (of the bank's size) into
+ * bank algs[i]. Returns 0 or -EIO. */
+int tpm2_pcr_extend(struct tpm2 *t, int pcr, const uint16_t *algs,
+		    const unsigned char (*digest)[64], size_t n, char *why, size_t whylen);
+
 struct tpm2_seal_out {
 	unsigned char *blob;	/* TPM2B_PRIVATE || TPM2B_PUBLIC, malloc'd */
 	size_t len;

@@ -42,8 +42,8 @@ static enum fail_class source_fail_class(int r)
 
 /* Try each key source; the first that opens the volume wins. Every source
  * that had something to say about a failure adds its line to the reason. */
-static void try_sources(const struct plan_step *s, const struct unlock_opts *o,
-			const struct keysource_ctx *ks, struct luks *l, struct step_result *res)
+static void try_sources(const struct plan_step *s, const struct keysource_ctx *ks,
+			struct luks *l, struct step_result *res)
 {
 	const struct keysource *src;
 	size_t n, off = 0;
@@ -54,10 +54,10 @@ static void try_sources(const struct plan_step *s, const struct unlock_opts *o,
 	res->fail = FAIL_KEY;
 	for (size_t i = 0; i < n; i++) {
 		char why[400] = "";
-		int r = src[i].open(ks, l, o->test ? NULL : s->mapper, why, sizeof(why));
+		int r = src[i].open(ks, l, NULL, why, sizeof(why));
 
 		if (r >= 0) {
-			res->state = o->test ? RES_VERIFIED : RES_OPENED;
+			res->state = RES_VERIFIED;
 			res->fail = FAIL_NONE;
 			res->keyslot = r;
 			res->source = src[i].name;
@@ -79,9 +79,10 @@ static void try_sources(const struct plan_step *s, const struct unlock_opts *o,
 			 "no key source for it (no TPM2 or usable token; give --key-file)");
 }
 
-static void run_step(const struct plan_step *s, const struct unlock_opts *o,
-		     const struct keysource_ctx *ks, const struct logger *log,
-		     struct step_result *res)
+/* Phase one: find a key; the volume key stays in res->held */
+static void unseal_step(const struct plan_step *s, const struct unlock_opts *o,
+			const struct keysource_ctx *ks, const struct logger *log,
+			struct step_result *res)
 {
 	struct luks *l = NULL;
 	char why[256];
@@ -111,8 +112,29 @@ static void run_step(const struct plan_step *s, const struct unlock_opts *o,
 		return;
 	}
 	res->degraded = luks_health(l) == HDR_DEGRADED;
-	try_sources(s, o, ks, l, res);
-	luks_free(l);
+	luks_capture(l);
+	try_sources(s, ks, l, res);
+	if (res->state == RES_VERIFIED && !o->test)
+		res->held = l;
+	else
+		luks_free(l);
+}
+
+/* Phase two: map the volume with the key found in phase one. */
+static void activate_step(const struct plan_step *s, struct step_result *res)
+{
+	int r = luks_activate(res->held, s->mapper);
+
+	if (r >= 0) {
+		res->state = RES_OPENED;
+		return;
+	}
+	res->state = RES_FAILED;
+	res->fail = r == -ENOMEM ? FAIL_SYSTEM : FAIL_DEVICE;
+	snprintf(res->reason, sizeof(res->reason), "the key is right but activation failed: %s",
+		 r == -EEXIST ? "a device-mapper device of that name exists" : strerror(-r));
+	luks_free(res->held);
+	res->held = NULL;
 }
 
 static void report_step(const struct plan_step *s, const struct step_result *res,
@@ -145,12 +167,45 @@ static void report_step(const struct plan_step *s, const struct step_result *res
 	}
 }
 
+/* Every key is unsealed before any volume is activated, and so before any
+ * volume key is measured into PCR 15: a policy that includes PCR 15 must
+ * see it untouched for every volume (design note peers-and-security §C). */
 void unlock_run(const struct plan *p, const struct unlock_opts *o,
 		const struct keysource_ctx *ks, const struct logger *log,
 		struct step_result *res)
 {
+	for (size_t i = 0; i < p->n; i++)
+		unseal_step(&p->steps[i], o, ks, log, &res[i]);
 	for (size_t i = 0; i < p->n; i++) {
-		run_step(&p->steps[i], o, ks, log, &res[i]);
+		if (res[i].held)
+			activate_step(&p->steps[i], &res[i]);
 		report_step(&p->steps[i], &res[i], log);
+	}
+}
+
+void unlock_measure(const struct plan *p, struct step_result *res, unlock_measure_fn fn,
+		    void *ctx, const struct logger *log)
+{
+	char w[300];
+
+	for (size_t i = 0; i < p->n; i++) {
+		char why[256] = "";
+
+		if (res[i].state != RES_OPENED || !res[i].held)
+			continue;
+		if (fn(ctx, p->steps[i].mapper, luks_uuid(res[i].held), luks_key(res[i].held), why,
+		       sizeof(why)) < 0)
+			log_err(log, "%s: opened, but its volume key could not be measured: %s",
+				who(&p->steps[i], w, sizeof(w)), why);
+		else
+			res[i].measured = true;
+	}
+}
+
+void unlock_release(struct step_result *res, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		luks_free(res[i].held);
+		res[i].held = NULL;
 	}
 }

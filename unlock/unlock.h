@@ -14,6 +14,8 @@ struct step_result {
 	int keyslot;		/* -1 when none */
 	const char *source;	/* key source that opened it */
 	bool degraded;		/* header had one bad copy */
+	bool measured;		/* its volume key went into PCR 15 */
+	struct luks *held;	/* opened: header and volume key, until unlock_release */
 	char reason[600];
 };
 
@@ -22,10 +24,19 @@ struct unlock_opts {
 	bool dry_run;	/* decide only */
 };
 
-/* res has p->n entries. Logs one line per step. */
+/* res has p->n entries. Unseals every volume, then activates them in plan
+ * order. Logs one line per step. Call unlock_release(res) afterwards. */
 void unlock_run(const struct plan *p, const struct unlock_opts *o,
 		const struct keysource_ctx *ks, const struct logger *log,
 		struct step_result *res);
+
+/* Measure each volume opened by unlock_run, in plan order. */
+typedef int (*unlock_measure_fn)(void *ctx, const char *name, const char *uuid,
+				 const struct secret *vk, char *why, size_t whylen);
+void unlock_measure(const struct plan *p, struct step_result *res, unlock_measure_fn fn,
+		    void *ctx, const struct logger *log);
+
+void unlock_release(struct step_result *res, size_t n);
 
 const char *unlock_state_name(enum step_state s);
 

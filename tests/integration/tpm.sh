@@ -352,4 +352,71 @@ for n in $(seq 1 30); do
 done
 check "crash loop covered every write ($writes kill points)" [ "$writes" -ge 10 ]
 
+echo "== kcrypt encrypt (the installer's call): header only, no device-mapper here"
+boot
+sign_uki uki1 pcr-priv.pem pcr-pub.pem >sig1.json
+ENC=(--tpm --tpm-device "$TCTI" --no-mkfs)
+fsimg() { rm -f "$1"; truncate -s "${3:-40M}" "$1"; mkfs.ext4 -q -L "$2" "$1"; }
+fsimg data.img COS_DATA
+run encrypt COS_DATA "${ENC[@]}" --tpm-pcrs 7 --device data.img
+check "encrypt by filesystem label: prints label:device:uuid (Kairos)" bash -c 'rc_is 0 && out_has "^COS_DATA:data.img:673d6e72-3d00-58e8-91a7-1823ff0de954$"'
+check "...LUKS2 with the label, the v5 UUID, allow-discards" bash -c 'cryptsetup luksDump data.img | grep -q "Label:.*COS_DATA" && cryptsetup luksDump data.img | grep -q "UUID:.*673d6e72-3d00-58e8-91a7-1823ff0de954" && cryptsetup luksDump data.img | grep -q "Flags:.*allow-discards"'
+check "...one keyslot (pbkdf2, 1000 iterations) and one systemd-tpm2 token, no temporary passphrase left" bash -c '[ "$(cryptsetup luksDump --dump-json-metadata data.img | jq -r "[.keyslots[]] | length")" = 1 ] && [ "$(cryptsetup luksDump --dump-json-metadata data.img | jq -r "[.tokens[]] | length")" = 1 ] && cryptsetup luksDump data.img | grep -q "Iterations: *1000"'
+run unlock --test --no-tokens data.img "${TPMARGS[@]}"
+check "...the token opens it (kcrypt)" rc_is 0
+check "...and systemd 252's own plugin opens it" "$SD" data.img "$TCTI"
+tpm_flush
+fsimg oem.img COS_OEM
+run encrypt COS_OEM "${ENC[@]}" --public-key pcr-pub.pem --device oem.img --tpm2-signature sig1.json
+check "encrypt with a signed PCR 11 policy" bash -c 'rc_is 0 && out_has "^COS_OEM:oem.img:8bfa06f9-ca4f-56dc-90c9-49cf20f4f45e$"'
+run unlock --test --no-tokens oem.img "${TPMARGS[@]}" --tpm2-signature sig1.json
+check "...opens with the signature" rc_is 0
+check "...and with systemd 252's plugin" "$SD" oem.img "$TCTI" "$T/sig1.json"
+tpm_flush
+mkdir -p extra && cp pcr-pub.pem extra/
+fsimg gpt.img SOMETHING
+# a GPT name is only visible on a partition; a file can still be found by its label
+fsimg dup1.img COS_DUP; fsimg dup2.img COS_DUP; fsimg small.img COS_SMALL 20M
+cp data.img data-before.img
+enc_before=$(digest dup1.img dup2.img small.img gpt.img data.img)
+expect "encrypt: label nowhere" 3 "no partition has the filesystem label or GPT name COS_NONE" encrypt COS_NONE "${ENC[@]}" --tpm-pcrs 7 --device gpt.img
+expect "encrypt: label twice" 5 "label COS_DUP is ambiguous: dup1.img and dup2.img" encrypt COS_DUP "${ENC[@]}" --tpm-pcrs 7 --device dup1.img --device dup2.img
+expect "encrypt: already LUKS" 3 "is a LUKS volume already" encrypt COS_DATA "${ENC[@]}" --tpm-pcrs 7 --device data.img
+expect "encrypt: too small" 3 "small.img is too small (20 MiB; at least 32 MiB)" encrypt COS_SMALL "${ENC[@]}" --tpm-pcrs 7 --device small.img
+expect "encrypt: no key, no PCRs" 2 "no PCR public key" encrypt SOMETHING "${ENC[@]}" --device gpt.img
+expect "encrypt: EC public key" 4 "public key is not RSA" encrypt SOMETHING "${ENC[@]}" --public-key ec-pub.pem --device gpt.img
+expect "encrypt: bad PCR list" 2 "--tpm-pcrs: '7,x' is not a list" encrypt SOMETHING "${ENC[@]}" --tpm-pcrs 7,x --device gpt.img
+expect "encrypt: no --tpm" 2 "say what to enroll: --tpm" encrypt SOMETHING --device gpt.img
+expect "encrypt: --unlock-key-file is not its option" 2 "option --unlock-key-file does not apply" encrypt SOMETHING "${ENC[@]}" --unlock-key-file pw
+swtpm_stop
+expect "encrypt without a TPM" 4 "no TPM" encrypt SOMETHING "${ENC[@]}" --tpm-pcrs 7 --device gpt.img
+check "refused encryptions wrote nothing" [ "$enc_before" = "$(digest dup1.img dup2.img small.img gpt.img data.img)" ]
+
+echo "== encrypt killed at every write: the old filesystem intact, or the new token opens"
+boot
+writes=0
+fsimg victim.img COS_VICTIM
+victim=$(digest victim.img)
+# strace counts each syscall on its own: kill at the Nth pwrite, then at the Nth fsync
+for sc in pwrite64 fsync; do
+	for n in $(seq 1 10); do
+		cp victim.img crash.img
+		rcn=0
+		(ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 strace -qq -f -P "$T/crash.img" -e trace=write,pwrite64,fsync -e "inject=$sc:signal=SIGKILL:when=$n" \
+			-o /dev/null "$KCRYPT" encrypt COS_VICTIM "${ENC[@]}" --tpm-pcrs 7 --device "$T/crash.img" >/dev/null 2>&1; exit $?) 2>/dev/null || rcn=$?
+		tpm_flush
+		state=neither
+		if [ "$(digest crash.img)" = "$victim" ] && e2fsck -fn crash.img >/dev/null 2>&1; then
+			state=old
+		elif "$KCRYPT" unlock --test --no-tokens crash.img "${TPMARGS[@]}" >/dev/null 2>&1; then
+			state=new
+		fi
+		[ "$state" = neither ] && bad "encrypt killed at $sc $n: neither the old filesystem nor the new token"
+		[ "$rcn" -eq 0 ] && break
+		writes=$((writes + 1))
+	done
+done
+check "encrypt crash loop covered every device write ($writes kill points)" [ "$writes" -ge 4 ]
+check "...and ended with a volume the token opens" bash -c '"$0" unlock --test --no-tokens crash.img --cmdline "" --config-dir nocfg --tpm-device "$1" 2>/dev/null' "$KCRYPT" "$TCTI"
+
 summary tpm
