@@ -28,11 +28,11 @@ OBJS     := $(MODS:%=$(BUILD)/%.o)
 BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)
 
 # One cmocka program per pure module, linked with the modules it needs.
-UNITS    := config identity plan token pcrsig
+UNITS    := config identity plan token pcrsig measure
 UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
 .PHONY: all clean install test check check-unit check-integration check-asan \
-        check-valgrind fuzz fuzz-short lint demo setup bench
+        check-valgrind fuzz fuzz-short lint demo demo-host setup bench qemu e2e
 
 all: $(BIN)
 
@@ -60,6 +60,7 @@ install: $(BIN)
 	install -D -m 0755 initrd/90kcrypt/module-setup.sh $(DESTDIR)$(DRACUTDIR)/90kcrypt/module-setup.sh
 	install -D -m 0644 initrd/90kcrypt/kcrypt.service $(DESTDIR)$(DRACUTDIR)/90kcrypt/kcrypt.service
 	install -m 0755 hooks/kcrypt-unlock.sh hooks/kcrypt-pre-mount.sh hooks/kcrypt-cmdline.sh \
+		hooks/kcrypt-leave-initrd.sh hooks/kcrypt-pre-pivot.sh \
 		$(DESTDIR)$(DRACUTDIR)/90kcrypt/
 
 setup:
@@ -115,6 +116,8 @@ lint:
 		tests/data/*.sh .ci/run
 	shellcheck -s bash initrd/90kcrypt/module-setup.sh
 	shellcheck -s sh -e SC2034 hooks/*.sh
+	shellcheck -x qemu/*.sh
+	shellcheck -s sh qemu/guest/init
 
 # TPM unlock cost against systemd's token plugin and clevis (build/bench/results.md)
 bench: $(BIN) build/sd_tpm2_open
@@ -124,8 +127,22 @@ bench: $(BIN) build/sd_tpm2_open
 test:
 	bash tests/run-all.sh
 
+# The main job: a Secure Boot, measured, TPM-unlocked boot in QEMU (builds
+# what is missing under build/qemu, then boots it and shows what the guest saw)
 demo: $(BIN)
+	bash qemu/demo.sh
+
+# kcrypt on sample images, no QEMU (status, dry run, unlock-all --test)
+demo-host: $(BIN)
 	bash tests/demo.sh $(abspath $(BIN))
+
+# The test machine: keys, initrds, UKIs, disk, installer boot (build/qemu)
+qemu: $(BIN)
+	bash qemu/build.sh
+
+# The boot scenarios (part of make test); ends "e2e: N passed, N failed"
+e2e: $(BIN)
+	bash qemu/e2e.sh
 
 clean:
 	rm -rf build kcrypt

@@ -54,6 +54,7 @@ suite integration sum_of make -s check-integration
 suite asan-ubsan sum_of make -s check-asan
 suite valgrind sum_of make -s check-valgrind
 suite fuzz sum_of make -s fuzz-short
+suite e2e make -s e2e
 
 echo
 echo "=== summary (logs in $log/)"

@@ -201,6 +201,7 @@ int luks_open_passphrase_slot(struct luks *l, const char *name, int keyslot,
 {
 	struct secret *vk;
 	size_t vklen;
+	int r;
 
 	if (name || !l->capture)
 		return crypt_activate_by_passphrase(l->cd, name, keyslot, (const char *)pass, len,
@@ -209,9 +210,8 @@ int luks_open_passphrase_slot(struct luks *l, const char *name, int keyslot,
 	if (!vk)
 		return -ENOMEM;
 	vklen = vk->cap;
-	return keep_key(l, crypt_volume_key_get(l->cd, keyslot, (char *)vk->buf, &vklen,
-						 (const char *)pass, len),
-			vklen);
+	r = crypt_volume_key_get(l->cd, keyslot, (char *)vk->buf, &vklen, (const char *)pass, len);
+	return keep_key(l, r, vklen);
 }
 
 int luks_open_passphrase(struct luks *l, const char *name, const unsigned char *pass,
@@ -264,7 +264,11 @@ int luks_activate(struct luks *l, const char *name)
 {
 	if (!l->vk)
 		return -ENOKEY;
-	/* the header's persistent flags (allow-discards, ...) apply by themselves */
+	/* The key goes into the dm table (root-only, as cryptsetup
+	 * --disable-keyring), not the kernel keyring: so the PCR 15 value can
+	 * be recomputed from the mapping by an auditor or a test. The header's
+	 * persistent flags (allow-discards, ...) apply by themselves. */
+	crypt_volume_key_keyring(l->cd, 0);
 	return crypt_activate_by_volume_key(l->cd, name, (const char *)l->vk->buf, l->vk->len, 0);
 }
 

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The boot scenarios of the trusted-boot chain, each a real UEFI boot under
+# QEMU (TCG) + OVMF Secure Boot + swtpm, asserted on the serial console.
+# Runs on a copy of the installed machine (qemu/build.sh), in this order:
+#   1 happy path (systemd initrd)   2 upgrade (new UKI, same keys)
+#   3 tampered UKI, then a good boot   4 no TPM   5 shell initrd
+#   6 kcrypt unlock-all by hand in the booted system
+# Prints "e2e: N passed, N failed"; consoles in build/qemu/run/*.log.
+set -eu
+# shellcheck source=qemu/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+bash "$ROOT/qemu/build.sh"
+M=$B/run
+rm -rf "$M" && mkdir -p "$M"
+cp -a --sparse=always "$B/installed/." "$M/"
+MARKER=$(sed -n 's/^E2E marker=\([0-9a-f]*\).*/\1/p' "$B/console-install.log" | tr -d '\r')
+PASSED=0 FAILED=0
+[ -n "$MARKER" ] || die "the installer wrote no marker: $B/console-install.log"
+TIMES=()
+
+ok() { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
+bad() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; }
+# has LOG PATTERN: the console printed a line matching PATTERN (ERE)
+has() { tr -d '\r' <"$1" | grep -Eq -- "$2"; }
+check() {	# check NAME LOG PATTERN
+	if has "$2" "$3"; then ok "$1"; else bad "$1 (/$3/ not in $2)"; fi
+}
+check_not() {
+	if has "$2" "$3"; then bad "$1 (/$3/ in $2)"; else ok "$1"; fi
+}
+val() { tr -d '\r' <"$1" | sed -n "s/^E2E $2=//p" | head -n 1; }
+
+# boot NAME UKI [qemu_boot args]: put the UKI on the ESP, boot, keep the console
+boot() {
+	local name=$1 uki=$2 secs
+	shift 2
+	esp_put "$M/disk.img" "$B/uki/$uki/uki.signed.efi" /EFI/Linux/kcrypt.efi
+	secs=$(qemu_boot "$M" "$M/$name.log" "$@") || true
+	TIMES+=("$name ${secs}s")
+	echo "== $name ($uki): ${secs}s"
+}
+
+# the checks every good boot passes
+good_boot() {
+	local log=$1 what=$2
+	check "$what: Secure Boot on" "$log" '^E2E secureboot=01$'
+	check "$what: kcrypt opened oem, persistent and data before switch-root" "$log" 'opened as /dev/mapper/data'
+	check "$what: mapper oem persistent data" "$log" '^E2E mapper=data oem persistent $'
+	check "$what: /oem and /usr/local mounted" "$log" '^E2E mounted /usr/local$'
+	check "$what: kcrypt read the cloud-config inside the encrypted OEM" "$log" 'read the cloud-config of the OEM volume \([1-9] more labels\)'
+	check "$what: ...and left no mount behind" "$log" '^E2E kcrypt-mounts-left=0$'
+	check "$what: data intact (marker written by the installer)" "$log" "^E2E marker=$MARKER\$"
+	if [ "$(val "$log" pcr15)" = "$(val "$log" pcr15-expected)" ] && [ "$(val "$log" pcr15)" != "$(printf '0%.0s' $(seq 64))" ]; then
+		ok "$what: PCR 15 = the value recomputed from the volume keys ($(val "$log" pcr15 | cut -c1-16)...)"
+	else
+		bad "$what: PCR 15 $(val "$log" pcr15) != recomputed $(val "$log" pcr15-expected)"
+	fi
+}
+
+# PCR 11 after leave-initrd, as systemd-measure computes it for this UKI
+pcr11_after() {
+	"$MEASURE" calculate --linux="$VMLINUZ" --osrel="$B/uki/$1/os-release" \
+		--cmdline="$B/uki/$1/cmdline" --initrd="$B/initrd-$2.img" --pcrpkey="$B/keys/pcr-pub.pem" \
+		--bank=sha256 --phase=enter-initrd:leave-initrd --json=short |
+		jq -r '.sha256[0].pcr, .sha256[0].hash' | tail -n 1 | tr 'A-F' 'a-f'
+}
+
+echo "== installed machine: $(tr -d '\r' <"$B/console-install.log" | grep '^E2E installed')"
+
+boot 1-happy v1
+L=$M/1-happy.log
+good_boot "$L" "1 happy"
+check "1 happy: enter-initrd measured by kcrypt" "$L" 'measured enter-initrd into PCR 11'
+check "1 happy: leave-initrd measured before switch-root" "$L" 'measured leave-initrd into PCR 11'
+if [ "$(val "$L" pcr11)" = "$(pcr11_after v1 systemd)" ]; then
+	ok "1 happy: PCR 11 = systemd-measure's enter-initrd:leave-initrd value"
+else
+	bad "1 happy: PCR 11 $(val "$L" pcr11) != $(pcr11_after v1 systemd)"
+fi
+
+boot 2-upgrade v2
+good_boot "$M/2-upgrade.log" "2 upgrade"
+check "2 upgrade: a new cmdline (so a new PCR 11) booted" "$M/2-upgrade.log" 'Command line: .*kcrypt.release=2'
+
+boot 3-tampered tampered
+L=$M/3-tampered.log
+check "3 tampered: kcrypt refuses: no signature matches" "$L" 'no signature matches the current PCR 11'
+check "3 tampered: the emergency path powered off" "$L" 'Powering off|reboot: Power down'
+check_not "3 tampered: the root never ran" "$L" '^E2E root-init'
+boot 3-after v1
+good_boot "$M/3-after.log" "3 good boot after the tampered one"
+
+boot 4-no-tpm v1 --no-tpm
+L=$M/4-no-tpm.log
+check "4 no TPM: clear error" "$L" 'cannot open: .*no TPM'
+check "4 no TPM: the emergency path powered off" "$L" 'Powering off|reboot: Power down'
+check_not "4 no TPM: the root never ran" "$L" '^E2E root-init'
+
+boot 5-shell shell
+good_boot "$M/5-shell.log" "5 shell initrd"
+check "5 shell initrd: it is the non-systemd initrd" "$M/5-shell.log" 'dracut-pre-mount|kcrypt: measured enter-initrd'
+
+boot 6-manual v1 --mode manual
+L=$M/6-manual.log
+check "6 manual: two volumes closed by hand" "$L" '^E2E closed persistent data$'
+check "6 manual: unlock-all opened the PCR 7 volume" "$L" '^E2E manual: .*COS_DATA.*opened as /dev/mapper/data'
+check "6 manual: ...and explains the one it may not open" "$L" '^E2E manual: .*COS_PERSISTENT.*no signature matches the current PCR 11'
+check "6 manual: exit status 1 (an expected volume is not open)" "$L" '^E2E manual-unlock rc=1$'
+check "6 manual: data open again, persistent still closed" "$L" '^E2E mapper-after=data oem $'
+
+echo "== boot wall times: ${TIMES[*]}"
+printf '%s\n' "${TIMES[@]}" >"$M/times.txt"
+echo "e2e: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,84 @@
+# shellcheck shell=bash
+# The QEMU trusted-boot test bed: paths and the few things every step does.
+# Recipe and pitfalls: ../shared/design/qemu-trusted-boot.md.
+# The variables are for the scripts that source this file.
+# shellcheck disable=SC2034
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+B=${KCRYPT_QEMU_DIR:-$ROOT/build/qemu}
+OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd
+OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+STUB=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
+SDBOOT=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+MEASURE=/usr/lib/systemd/systemd-measure
+# the newest installed Debian kernel
+KVER=$(find /boot -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' | sed 's/^vmlinuz-//' | sort -V | tail -n 1)
+VMLINUZ=/boot/vmlinuz-$KVER
+# console=ttyS0: the tests read the serial console; rd.emergency=poweroff:
+# a failed boot ends instead of waiting at a shell nobody can reach
+CMDLINE="console=ttyS0 root=LABEL=ROOT ro rd.shell=0 rd.emergency=poweroff panic=-1 rd.kcrypt.timeout=10"
+
+# partition layout (MiB): efi, oem, persistent, data, root
+ESP_MB=100
+
+log() { printf 'qemu: %s\n' "$*" >&2; }
+die() { printf 'qemu: error: %s\n' "$*" >&2; exit 1; }
+
+# swtpm_up DIR: a software TPM for one QEMU run on DIR/sock (state in DIR)
+swtpm_up() {
+	mkdir -p "$1"
+	rm -f "$1/sock"
+	swtpm socket --tpm2 --tpmstate "dir=$1" --ctrl "type=unixio,path=$1/sock" \
+		--daemon --pid "file=$1/pid" --log "file=$1/log,level=1"
+	for _ in $(seq 50); do [ -S "$1/sock" ] && return 0; sleep 0.05; done
+	die "swtpm did not start ($1)"
+}
+
+swtpm_down() {
+	local pid
+	[ -f "$1/pid" ] || return 0
+	pid=$(cat "$1/pid")
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	rm -f "$1/pid"
+}
+
+# qemu_boot MACHINE_DIR LOG [--no-tpm] [--mode MODE]: one UEFI boot of the
+# machine (disk.img, vars.fd, tpm/) until it powers off; console to LOG.
+# Prints the wall time in seconds; returns QEMU's exit code.
+qemu_boot() {
+	local m=$1 out=$2 tpm=yes mode="" t0 rc
+	shift 2
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--no-tpm) tpm=no ;;
+		--mode) mode=$2; shift ;;
+		esac
+		shift
+	done
+	# shellcheck disable=SC2054	# commas belong to QEMU's option syntax
+	local args=(-accel tcg -m 1024 -machine q35,smm=on
+		-global driver=cfi.pflash01,property=secure,value=on
+		-nographic -no-reboot -nic none -serial "file:$out" -monitor none
+		-drive "if=pflash,format=raw,unit=0,file=$OVMF_CODE,readonly=on"
+		-drive "if=pflash,format=raw,unit=1,file=$m/vars.fd"
+		-drive "file=$m/disk.img,format=raw,if=virtio")
+	if [ "$tpm" = yes ]; then
+		swtpm_up "$m/tpm"
+		# shellcheck disable=SC2054
+		args+=(-chardev "socket,id=chrtpm,path=$m/tpm/sock" -tpmdev emulator,id=tpm0,chardev=chrtpm
+			-device tpm-tis,tpmdev=tpm0)
+	fi
+	[ -n "$mode" ] && args+=(-fw_cfg "name=opt/kcrypt/mode,string=$mode")
+	t0=$(date +%s.%N)
+	rc=0
+	timeout "${QEMU_TIMEOUT:-240}" qemu-system-x86_64 "${args[@]}" </dev/null >"$out.qemu" 2>&1 || rc=$?
+	[ "$tpm" = yes ] && swtpm_down "$m/tpm"
+	echo "$(date +%s.%N) $t0" | awk '{printf "%.1f\n", $1 - $2}'
+	return "$rc"
+}
+
+# esp_put DISK FILE PATH: replace one file on the disk's ESP (partition 1 at 1 MiB)
+esp_put() {
+	mcopy -o -i "$1@@1M" "$2" "::$3"
+}
