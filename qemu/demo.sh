@@ -7,10 +7,8 @@ set -eu
 # shellcheck source=qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-bash "$ROOT/qemu/build.sh"
 M=$B/demo
-rm -rf "$M" && mkdir -p "$M"
-cp -a --sparse=always "$B/installed/." "$M/"
+machine_copy "$M"
 esp_put "$M/disk.img" "$B/uki/v1/uki.signed.efi" /EFI/Linux/kcrypt.efi
 log "booting: OVMF Secure Boot + swtpm (tpm-tis), signed UKI via systemd-boot, TCG (about 25 s)"
 secs=$(qemu_boot "$M" "$M/console.log") || die "the boot failed: $M/console.log"

@@ -10,10 +10,8 @@ set -eu
 # shellcheck source=qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-bash "$ROOT/qemu/build.sh"
 M=$B/run
-rm -rf "$M" && mkdir -p "$M"
-cp -a --sparse=always "$B/installed/." "$M/"
+machine_copy "$M"
 MARKER=$(sed -n 's/^E2E marker=\([0-9a-f]*\).*/\1/p' "$B/console-install.log" | tr -d '\r')
 PASSED=0 FAILED=0
 [ -n "$MARKER" ] || die "the installer wrote no marker: $B/console-install.log"

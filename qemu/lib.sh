@@ -82,3 +82,11 @@ qemu_boot() {
 esp_put() {
 	mcopy -o -i "$1@@1M" "$2" "::$3"
 }
+
+# machine_copy DIR: build what is missing, then a fresh copy of the installed
+# machine (disk, firmware variables, TPM state) in DIR for one run
+machine_copy() {
+	bash "$ROOT/qemu/build.sh"
+	rm -rf "$1" && mkdir -p "$1"
+	cp -a --sparse=always "$B/installed/." "$1/"
+}
