@@ -18,7 +18,7 @@ suite() {
 	"$@" >"$log/$name.log" 2>&1 || rc=$?
 	# its own FAIL lines and the tail, so a red run explains itself
 	grep -E '^(FAIL|\[  FAILED  \]|ERROR|==[0-9]+==)' "$log/$name.log" | head -n 40 || true
-	line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed$' "$log/$name.log" | tail -n 1 || true)
+	line=$(grep -E '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed$' "$log/$name.log" | tail -n 1 || true)
 	if [ -z "$line" ]; then
 		tail -n 30 "$log/$name.log"
 		line="$name: 0 passed, 1 failed"

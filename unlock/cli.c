@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -743,6 +744,37 @@ static int plan_append(struct plan *p, struct step_result **res, const struct pl
 	return 0;
 }
 
+static bool missing_expected(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->steps[i].expected && !p->steps[i].vol)
+			return true;
+	return false;
+}
+
+/* In the initrd, a disk may show up after we start: scan again until every
+ * expected volume is there or the timeout (rd.kcrypt.timeout) runs out. */
+static int wait_for_devices(struct env *e, struct volume_list *vols, struct plan *p,
+			    size_t *errors)
+{
+	struct timespec t0, now, nap = { 0, 250 * 1000 * 1000 };
+
+	if (e->a->devices.n || access("/etc/initrd-release", F_OK) != 0 || !missing_expected(p))
+		return 0;
+	log_info(&e->log, "waiting up to %d s for the expected volumes to appear", e->cfg.timeout);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		nanosleep(&nap, NULL);
+		plan_free(p);
+		volume_list_free(vols);
+		*errors = 0;
+		if (discover(e, vols, errors) < 0 || plan_build(vols, &e->cfg, p) < 0)
+			return -1;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (missing_expected(p) && now.tv_sec - t0.tv_sec < e->cfg.timeout);
+	return 0;
+}
+
 static int do_unlock_all(struct env *e)
 {
 	struct volume_list vols = { 0 }, vols2 = { 0 };
@@ -761,7 +793,8 @@ static int do_unlock_all(struct env *e)
 	if (code != EXIT_OK)
 		goto out;
 	code = EXIT_FAIL;
-	if (discover(e, &vols, &errors) < 0 || plan_build(&vols, &e->cfg, &p) < 0)
+	if (discover(e, &vols, &errors) < 0 || plan_build(&vols, &e->cfg, &p) < 0 ||
+	    wait_for_devices(e, &vols, &p, &errors) < 0)
 		goto out;
 	if (p.n == 0)
 		log_info(&e->log, "no LUKS volumes found");
