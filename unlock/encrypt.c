@@ -142,8 +142,7 @@ static int make_filesystem(const struct encrypt_opts *o, const char *dev, const 
 	if (r < 0)
 		return r;
 	snprintf(name, sizeof(name), "kcrypt-format-%s", o->label);
-	luks_capture(l);
-	r = luks_open_passphrase(l, NULL, (const unsigned char *)pass, passlen);
+	r = luks_open_passphrase(l, (const unsigned char *)pass, passlen);
 	if (r >= 0)
 		r = luks_activate(l, name);
 	if (r < 0) {

@@ -238,7 +238,7 @@ int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *toke
 		r = -EROFS;
 		goto out;
 	}
-	r = luks_open_passphrase(l, NULL, o->unlock_key->buf, o->unlock_key->len);
+	r = luks_open_passphrase(l, o->unlock_key->buf, o->unlock_key->len);
 	if (r < 0) {
 		snprintf(why, whylen, "the unlock key opens no keyslot");
 		r = -EPERM;

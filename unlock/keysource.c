@@ -6,30 +6,30 @@
 
 #include "token.h"
 
-static int from_keyfile(const struct keysource_ctx *ctx, struct luks *l, const char *name,
-			char *why, size_t whylen)
+static int from_keyfile(const struct keysource_ctx *ctx, struct luks *l, char *why,
+			size_t whylen)
 {
 	int r;
 
 	if (!ctx->keyfile)
 		return -ENOENT;
-	r = luks_open_passphrase(l, name, ctx->keyfile->buf, ctx->keyfile->len);
+	r = luks_open_passphrase(l, ctx->keyfile->buf, ctx->keyfile->len);
 	if (r == -EPERM)
 		snprintf(why, whylen, "key file %s opens no keyslot", ctx->keyfile_path);
 	else if (r < 0)
-		snprintf(why, whylen, "activation failed: %s", strerror(-r));
+		snprintf(why, whylen, "cannot read the volume key: %s", strerror(-r));
 	return r;
 }
 
-static int from_tokens(const struct keysource_ctx *ctx, struct luks *l, const char *name,
-		       char *why, size_t whylen)
+static int from_tokens(const struct keysource_ctx *ctx, struct luks *l, char *why,
+		       size_t whylen)
 {
 	int r;
 
 	if (!ctx->tokens)
 		return -ENOENT;
 	/* systemd-tpm2 tokens are ours: never hand them to systemd's plugin */
-	r = luks_open_token(l, name, ctx->tpm ? TOKEN_TYPE_TPM2 : NULL);
+	r = luks_open_token(l, ctx->tpm ? TOKEN_TYPE_TPM2 : NULL);
 	if (r == -EPERM)
 		snprintf(why, whylen, "no token could unlock it");
 	else if (r < 0 && r != -ENOENT)

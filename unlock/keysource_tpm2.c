@@ -51,7 +51,7 @@ static int passphrase_of(const struct secret *secret, struct secret **out)
 	return 0;
 }
 
-static int try_token(const struct keysource_ctx *ctx, struct luks *l, const char *name, int id,
+static int try_token(const struct keysource_ctx *ctx, struct luks *l, int id,
 		     const char *json, char *why, size_t whylen)
 {
 	struct tpm_state *st = ctx->tpm;
@@ -85,12 +85,12 @@ static int try_token(const struct keysource_ctx *ctx, struct luks *l, const char
 	r = passphrase_of(secret, &pass);
 	if (r < 0)
 		goto out;
-	r = luks_open_passphrase_slot(l, name, tok.keyslot, pass->buf, pass->len);
+	r = luks_open_passphrase_slot(l, tok.keyslot, pass->buf, pass->len);
 	if (r == -EPERM)
 		snprintf(why, whylen, "token %d: the unsealed key does not open keyslot %d", id,
 			 tok.keyslot);
 	else if (r < 0)
-		snprintf(why, whylen, "activation failed: %s", strerror(-r));
+		snprintf(why, whylen, "cannot read the volume key: %s", strerror(-r));
 out:
 	secret_free(secret);
 	secret_free(pass);
@@ -98,8 +98,8 @@ out:
 	return r;
 }
 
-int keysource_tpm2_open(const struct keysource_ctx *ctx, struct luks *l, const char *name,
-			char *why, size_t whylen)
+int keysource_tpm2_open(const struct keysource_ctx *ctx, struct luks *l, char *why,
+			size_t whylen)
 {
 	int last = -ENOENT;
 
@@ -111,7 +111,7 @@ int keysource_tpm2_open(const struct keysource_ctx *ctx, struct luks *l, const c
 
 		if (luks_token_json(l, id, &json) < 0 || !token_is_tpm2(json))
 			continue;
-		r = try_token(ctx, l, name, id, json, why, whylen);
+		r = try_token(ctx, l, id, json, why, whylen);
 		if (r >= 0)
 			return r;
 		last = r;

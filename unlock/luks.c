@@ -22,8 +22,7 @@ struct luks {
 	const struct logger *log;
 	bool fresh;		/* memfd holds a header being built, not a degraded copy */
 	char *datadev;		/* its device, for luks_commit */
-	bool capture;		/* verify-only opens keep the volume key */
-	struct secret *vk;	/* the captured volume key */
+	struct secret *vk;	/* the volume key the last open found */
 };
 
 /* libcryptsetup's own messages are detail: ours carry the one-line error */
@@ -196,17 +195,13 @@ static int keep_key(struct luks *l, int r, size_t len)
 	return r;
 }
 
-int luks_open_passphrase_slot(struct luks *l, const char *name, int keyslot,
-			      const unsigned char *pass, size_t len)
+int luks_open_passphrase_slot(struct luks *l, int keyslot, const unsigned char *pass,
+			      size_t len)
 {
-	struct secret *vk;
+	struct secret *vk = vk_buffer(l);
 	size_t vklen;
 	int r;
 
-	if (name || !l->capture)
-		return crypt_activate_by_passphrase(l->cd, name, keyslot, (const char *)pass, len,
-						    0);
-	vk = vk_buffer(l);
 	if (!vk)
 		return -ENOMEM;
 	vklen = vk->cap;
@@ -214,22 +209,19 @@ int luks_open_passphrase_slot(struct luks *l, const char *name, int keyslot,
 	return keep_key(l, r, vklen);
 }
 
-int luks_open_passphrase(struct luks *l, const char *name, const unsigned char *pass,
-			 size_t len)
+int luks_open_passphrase(struct luks *l, const unsigned char *pass, size_t len)
 {
-	return luks_open_passphrase_slot(l, name, CRYPT_ANY_SLOT, pass, len);
+	return luks_open_passphrase_slot(l, CRYPT_ANY_SLOT, pass, len);
 }
 
-/* A token, activating or (capture) keeping the volume key it yields. */
-static int open_by_token(struct luks *l, const char *name, int id)
+/* The volume key a token yields. */
+static int open_by_token(struct luks *l, int id)
 {
 	struct crypt_keyslot_context *kc = NULL;
 	struct secret *vk;
 	size_t vklen;
 	int r;
 
-	if (name || !l->capture)
-		return crypt_activate_by_token(l->cd, name, id, NULL, 0);
 	r = crypt_keyslot_context_init_by_token(l->cd, id, NULL, NULL, 0, NULL, &kc);
 	if (r < 0)
 		return r;
@@ -243,11 +235,6 @@ static int open_by_token(struct luks *l, const char *name, int id)
 						    kc);
 	crypt_keyslot_context_free(kc);
 	return keep_key(l, r, vklen);
-}
-
-void luks_capture(struct luks *l)
-{
-	l->capture = true;
 }
 
 const struct secret *luks_key(const struct luks *l)
@@ -289,7 +276,7 @@ static bool token_is(const char *json, const char *type)
 	return is;
 }
 
-int luks_open_token(struct luks *l, const char *name, const char *skip_type)
+int luks_open_token(struct luks *l, const char *skip_type)
 {
 	bool tried = false;
 	int last = -ENOENT;
@@ -302,7 +289,7 @@ int luks_open_token(struct luks *l, const char *name, const char *skip_type)
 			continue;
 		if (skip_type && token_is(json, skip_type))
 			continue;
-		r = open_by_token(l, name, id);
+		r = open_by_token(l, id);
 		if (r >= 0)
 			return r;
 		/* no handler installed for this type: not ours to judge */

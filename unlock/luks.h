@@ -39,27 +39,25 @@ int luks_load(const char *path, const struct logger *log, struct luks **out, cha
 void luks_free(struct luks *l);
 enum hdr_health luks_health(const struct luks *l);
 
-/* name NULL: verify only (no device-mapper needed). Return the keyslot
- * (>= 0), -EPERM when the passphrase opens no keyslot, other -errno. */
-int luks_open_passphrase(struct luks *l, const char *name, const unsigned char *pass,
-			 size_t len);
+/* Opening finds the volume key, nothing more (no device-mapper needed): it
+ * stays in locked memory for luks_key and luks_activate until luks_free.
+ * Return the keyslot (>= 0), -EPERM when the passphrase opens no keyslot,
+ * other -errno. */
+int luks_open_passphrase(struct luks *l, const unsigned char *pass, size_t len);
 /* The same, restricted to one keyslot (a token's). */
-int luks_open_passphrase_slot(struct luks *l, const char *name, int keyslot,
-			      const unsigned char *pass, size_t len);
+int luks_open_passphrase_slot(struct luks *l, int keyslot, const unsigned char *pass,
+			      size_t len);
 /* Any token libcryptsetup can use (built-in or plugin), except tokens of type
  * skip_type (handled natively). Returns the keyslot, -ENOENT when there is
  * no usable token, -EPERM when tokens failed. */
-int luks_open_token(struct luks *l, const char *name, const char *skip_type);
+int luks_open_token(struct luks *l, const char *skip_type);
 /* Token id's JSON (owned by l) in *json; -ENOENT when the id is unused. */
 int luks_token_json(struct luks *l, int id, const char **json);
 
 int luks_info(struct luks *l, struct luks_info *info);
 
-/* Unseal now, activate later: after luks_capture, the open functions above
- * called with a NULL name keep the volume key (locked memory) instead of
- * only checking it. luks_activate maps it; luks_key lends it for the PCR 15
- * measurement. */
-void luks_capture(struct luks *l);
+/* Unseal now, activate later: the volume key of the last successful open,
+ * lent for the PCR 15 measurement, and its mapping as /dev/mapper/name. */
 const struct secret *luks_key(const struct luks *l);
 int luks_activate(struct luks *l, const char *name);
 const char *luks_uuid(const struct luks *l);

@@ -54,7 +54,7 @@ static void try_sources(const struct plan_step *s, const struct keysource_ctx *k
 	res->fail = FAIL_KEY;
 	for (size_t i = 0; i < n; i++) {
 		char why[400] = "";
-		int r = src[i].open(ks, l, NULL, why, sizeof(why));
+		int r = src[i].open(ks, l, why, sizeof(why));
 
 		if (r >= 0) {
 			res->state = RES_VERIFIED;
@@ -112,7 +112,6 @@ static void unseal_step(const struct plan_step *s, const struct unlock_opts *o,
 		return;
 	}
 	res->degraded = luks_health(l) == HDR_DEGRADED;
-	luks_capture(l);
 	try_sources(s, ks, l, res);
 	if (res->state == RES_VERIFIED && !o->test)
 		res->held = l;
