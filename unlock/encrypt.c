@@ -23,18 +23,9 @@ extern char **environ;
 /* Smallest partition worth encrypting: the header plus 16 MiB of data. */
 #define MIN_BYTES ((uint64_t)LUKS_NEW_HDR_BYTES + (16u << 20))
 
-static const char *gpt_name_of(const char *label)
-{
-	if (!strcmp(label, LABEL_OEM))
-		return "oem";
-	if (!strcmp(label, LABEL_PERSISTENT))
-		return "persistent";
-	return NULL;
-}
-
 static bool matches(const struct fsinfo *f, const char *label)
 {
-	const char *gpt = gpt_name_of(label);
+	const char *gpt = identity_gpt_name(label);
 
 	if (f->label && !strcmp(f->label, label))
 		return true;

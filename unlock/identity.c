@@ -51,6 +51,19 @@ static bool copy(char *out, size_t size, const char *s, size_t n)
 	return true;
 }
 
+/* Kairos' GPT partition names for the two volumes every install has */
+static const struct {
+	const char *label, *gpt;
+} gpt_names[] = { { LABEL_OEM, "oem" }, { LABEL_PERSISTENT, "persistent" } };
+
+const char *identity_gpt_name(const char *label)
+{
+	for (size_t i = 0; i < sizeof(gpt_names) / sizeof(gpt_names[0]); i++)
+		if (!strcmp(label, gpt_names[i].label))
+			return gpt_names[i].gpt;
+	return NULL;
+}
+
 bool identity_label(const struct volume *v, const struct config *c, char *out, size_t size)
 {
 	static const char suffix[] = "_LUKS";
@@ -62,10 +75,9 @@ bool identity_label(const struct volume *v, const struct config *c, char *out, s
 			n -= sl;
 		return copy(out, size, v->label, n);
 	}
-	if (v->partname && !strcmp(v->partname, "oem"))
-		return copy(out, size, LABEL_OEM, strlen(LABEL_OEM));
-	if (v->partname && !strcmp(v->partname, "persistent"))
-		return copy(out, size, LABEL_PERSISTENT, strlen(LABEL_PERSISTENT));
+	for (size_t i = 0; v->partname && i < sizeof(gpt_names) / sizeof(gpt_names[0]); i++)
+		if (!strcmp(v->partname, gpt_names[i].gpt))
+			return copy(out, size, gpt_names[i].label, strlen(gpt_names[i].label));
 	for (size_t i = 0; v->uuid && i < c->uuid_labels.n; i++)
 		if (!strcasecmp(c->uuid_labels.val[i], v->uuid))
 			return copy(out, size, c->uuid_labels.key[i], strlen(c->uuid_labels.key[i]));

@@ -23,6 +23,9 @@ int identity_uuid_v5(const char *name, char out[UUID_STR_LEN]);
  * oem/persistent, legacy uuid_label_mappings, v5 UUID of a known label. */
 bool identity_label(const struct volume *v, const struct config *c, char *out, size_t size);
 
+/* "oem" for COS_OEM, "persistent" for COS_PERSISTENT, else NULL. */
+const char *identity_gpt_name(const char *label);
+
 enum role identity_role(const char *label, const struct config *c);
 const char *identity_role_name(enum role r);
 
