@@ -618,7 +618,7 @@ static void measure_all(struct env *e, struct run *r, const struct plan *p,
 {
 	struct measure_ctx m = { .run = r, .log = &e->log };
 
-	if (r->uo.test || r->uo.dry_run || !measure_is_measured_uki(getenv("KCRYPT_EFIVARS")))
+	if (r->uo.test || r->uo.dry_run || !measure_is_measured_uki(NULL))
 		return;
 	unlock_measure(p, res, measure_one, &m, &e->log);
 }
@@ -1059,7 +1059,7 @@ static int do_pcrphase(struct env *e)
 		log_err(&e->log, "pcrphase: '%s' is not a phase word", word);
 		return EXIT_USAGE;
 	}
-	if (!measure_is_measured_uki(getenv("KCRYPT_EFIVARS"))) {
+	if (!measure_is_measured_uki(NULL)) {
 		log_info(&e->log, "not booted from a measured UKI (no StubPcrKernelImage): %s not measured",
 			 word);
 		return EXIT_OK;
