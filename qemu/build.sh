@@ -137,9 +137,6 @@ uki() {
 			--initrd="$initrd" --pcrpkey="$k/pcr-pub.pem" --bank=sha256 \
 			--private-key="$k/pcr-priv.pem" --public-key="$k/pcr-pub.pem" \
 			--tpm2-device="swtpm:path=$B/signtpm/sock" --phase="$phase" >"$d/pcrsig.json"
-		"$MEASURE" calculate --linux="$VMLINUZ" --osrel="$d/os-release" --cmdline="$d/cmdline" \
-			--initrd="$initrd" --pcrpkey="$k/pcr-pub.pem" --bank=sha256 --phase="$phase" \
-			--json=short >"$d/pcr11.json"
 	fi
 	objcopy \
 		--add-section .osrel="$d/os-release" --change-section-vma .osrel=0x20000 \
