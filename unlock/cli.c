@@ -614,7 +614,7 @@ static int measure_one(void *ctx, const char *name, const char *uuid, const stru
 
 /* Only a measured UKI boot has a PCR 11 worth protecting (as systemd). */
 static void measure_all(struct env *e, struct run *r, const struct plan *p,
-			struct step_result *res)
+			const struct step_result *res)
 {
 	struct measure_ctx m = { .run = r, .log = &e->log };
 

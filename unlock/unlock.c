@@ -182,7 +182,7 @@ void unlock_run(const struct plan *p, const struct unlock_opts *o,
 	}
 }
 
-void unlock_measure(const struct plan *p, struct step_result *res, unlock_measure_fn fn,
+void unlock_measure(const struct plan *p, const struct step_result *res, unlock_measure_fn fn,
 		    void *ctx, const struct logger *log)
 {
 	char w[300];
@@ -196,8 +196,6 @@ void unlock_measure(const struct plan *p, struct step_result *res, unlock_measur
 		       sizeof(why)) < 0)
 			log_err(log, "%s: opened, but its volume key could not be measured: %s",
 				who(&p->steps[i], w, sizeof(w)), why);
-		else
-			res[i].measured = true;
 	}
 }
 

@@ -14,7 +14,6 @@ struct step_result {
 	int keyslot;		/* -1 when none */
 	const char *source;	/* key source that opened it */
 	bool degraded;		/* header had one bad copy */
-	bool measured;		/* its volume key went into PCR 15 */
 	struct luks *held;	/* opened: header and volume key, until unlock_release */
 	char reason[600];
 };
@@ -33,7 +32,7 @@ void unlock_run(const struct plan *p, const struct unlock_opts *o,
 /* Measure each volume opened by unlock_run, in plan order. */
 typedef int (*unlock_measure_fn)(void *ctx, const char *name, const char *uuid,
 				 const struct secret *vk, char *why, size_t whylen);
-void unlock_measure(const struct plan *p, struct step_result *res, unlock_measure_fn fn,
+void unlock_measure(const struct plan *p, const struct step_result *res, unlock_measure_fn fn,
 		    void *ctx, const struct logger *log);
 
 void unlock_release(struct step_result *res, size_t n);
