@@ -30,6 +30,9 @@
 #define KCRYPT_VERSION "0.1.0"
 #endif
 
+/* kcrypt's own runtime directory: phase markers, the OEM's private mount */
+#define RUN_DIR "/run/kcrypt"
+
 #define KEYFILE_MAX (8u * 1024 * 1024)	/* cryptsetup's default key file limit */
 
 enum opt_bit {
@@ -668,7 +671,7 @@ static bool mounted(const char *dev)
  * when it listed labels not known before. */
 static bool read_oem_config(struct env *e, const struct plan *p, const struct step_result *res)
 {
-	char dev[160], dir[] = "/run/kcrypt/oem.XXXXXX";
+	char dev[160], dir[] = RUN_DIR "/oem.XXXXXX";
 	struct strv dirs = { 0 };
 	size_t before = e->cfg.encrypted.n;
 	const char *name = NULL;
@@ -688,7 +691,7 @@ static bool read_oem_config(struct env *e, const struct plan *p, const struct st
 	snprintf(dev, sizeof(dev), "/dev/mapper/%s", name);
 	if (mounted(dev))
 		return false;	/* mounted: its config was read where it is mounted */
-	(void)mkdir("/run/kcrypt", 0700);
+	(void)mkdir(RUN_DIR, 0700);
 	if (!mkdtemp(dir)) {
 		log_warn(&e->log, "cannot read the OEM config: %s: %s", dir, strerror(errno));
 		return false;
@@ -1064,8 +1067,8 @@ static int do_pcrphase(struct env *e)
 			 word);
 		return EXIT_OK;
 	}
-	(void)mkdir("/run/kcrypt", 0700);
-	snprintf(mark, sizeof(mark), "/run/kcrypt/pcrphase-%s", word);
+	(void)mkdir(RUN_DIR, 0700);
+	snprintf(mark, sizeof(mark), RUN_DIR "/pcrphase-%s", word);
 	fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		if (errno == EEXIST) {

@@ -122,7 +122,9 @@ static int run_mkfs(const char *label, const char *dev, char *why, size_t whylen
 	return 0;
 }
 
-/* ext4 with the original label inside the new volume. */
+/* ext4 with the original label inside the new volume. The header is read
+ * back from the disk, so this also proves what was written opens with the
+ * token's passphrase. */
 static int make_filesystem(const struct encrypt_opts *o, const char *dev, const char *pass,
 			   size_t passlen, const struct logger *log, char *why, size_t whylen)
 {
