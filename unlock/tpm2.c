@@ -36,6 +36,8 @@ struct tpm2 {
 	ESYS_CONTEXT *esys;
 	ESYS_TR primary[2];	/* legacy transient parents by enum token_alg */
 	struct verified verified;
+	uint16_t banks[8];	/* active PCR banks, read once */
+	int nbanks;		/* -1 until read */
 	const struct logger *log;
 };
 
@@ -114,6 +116,7 @@ int tpm2_open(const char *spec, const struct logger *log, struct tpm2 **out, cha
 	if (!t)
 		return -ENOMEM;
 	t->log = log;
+	t->nbanks = -1;
 	t->primary[0] = t->primary[1] = ESYS_TR_NONE;
 	r = tcti_from_spec(spec, &t->tcti, why, whylen);
 	if (r < 0)
@@ -662,31 +665,37 @@ int tpm2_pcr_read(struct tpm2 *t, uint16_t bank, uint32_t mask, unsigned char *o
 	return 0;
 }
 
+/* The banks do not change while the TPM runs: one GetCapability per run. */
 int tpm2_pcr_banks(struct tpm2 *t, uint16_t *algs, size_t max, char *why, size_t whylen)
 {
 	TPMS_CAPABILITY_DATA *cap = NULL;
 	TPML_PCR_SELECTION *sel;
-	size_t n = 0;
 	TSS2_RC rc;
 
-	rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_PCRS, 0,
-				1, NULL, &cap);
-	if (rc != TSS2_RC_SUCCESS) {
-		snprintf(why, whylen, "cannot list the PCR banks: %s", Tss2_RC_Decode(rc));
-		return -EIO;
-	}
-	sel = &cap->data.assignedPCR;
-	for (UINT32 i = 0; i < sel->count && n < max; i++) {
-		bool any = false;
+	if (t->nbanks < 0) {
+		rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_PCRS, 0, 1, NULL, &cap);
+		if (rc != TSS2_RC_SUCCESS) {
+			snprintf(why, whylen, "cannot list the PCR banks: %s", Tss2_RC_Decode(rc));
+			return -EIO;
+		}
+		sel = &cap->data.assignedPCR;
+		t->nbanks = 0;
+		for (UINT32 i = 0; i < sel->count && t->nbanks < 8; i++) {
+			bool any = false;
 
-		/* allocated banks with no PCR selected are not active */
-		for (int b = 0; b < sel->pcrSelections[i].sizeofSelect; b++)
-			any |= sel->pcrSelections[i].pcrSelect[b] != 0;
-		if (any)
-			algs[n++] = sel->pcrSelections[i].hash;
+			/* allocated banks with no PCR selected are not active */
+			for (int b = 0; b < sel->pcrSelections[i].sizeofSelect; b++)
+				any |= sel->pcrSelections[i].pcrSelect[b] != 0;
+			if (any)
+				t->banks[t->nbanks++] = sel->pcrSelections[i].hash;
+		}
+		Esys_Free(cap);
 	}
-	Esys_Free(cap);
-	return (int)n;
+	if ((size_t)t->nbanks < max)
+		max = (size_t)t->nbanks;
+	memcpy(algs, t->banks, max * sizeof(*algs));
+	return (int)max;
 }
 
 int tpm2_pcr_extend(struct tpm2 *t, int pcr, const uint16_t *algs,
