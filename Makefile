@@ -20,15 +20,16 @@ CFLAGS   := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS)) -O1 -fsanitize=address,u
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-# Modules of the binary; cli.c holds main().
+# Modules of the binary; cli*.c (argv, the verbs, main()) only link into it.
 MODS     := log secret strv yamltree config config_load identity discover plan \
             luks_hdr luks files codec token policy pcrsig tpm2 keysource keysource_tpm2 \
-            unlock report enroll measure encrypt
+            unlock report enroll measure encrypt vset trust runall setkey bind
 OBJS     := $(MODS:%=$(BUILD)/%.o)
+CLI_OBJS := $(BUILD)/cli.o $(BUILD)/cli_unlock.o $(BUILD)/cli_enroll.o
 BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)
 
 # One cmocka program per pure module, linked with the modules it needs.
-UNITS    := config identity plan token pcrsig measure
+UNITS    := config identity plan token pcrsig measure vset
 UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
 .PHONY: all clean install test check check-unit check-integration check-asan \
@@ -42,7 +43,7 @@ $(BUILD)/%.o: unlock/%.c unlock/*.h | $(BUILD)
 $(BUILD):
 	mkdir -p $@
 
-$(BIN): $(OBJS) $(BUILD)/cli.o
+$(BIN): $(OBJS) $(CLI_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/test_%: tests/unit/test_%.c $(OBJS)
@@ -70,7 +71,7 @@ setup:
 check-unit: $(UNIT_BIN)
 	sh tests/run-unit.sh $(UNIT_BIN)
 
-INTEGRATION := tests/integration/run.sh tests/integration/tpm.sh
+INTEGRATION := tests/integration/run.sh tests/integration/tpm.sh tests/integration/trust.sh
 
 check-integration: $(BIN) build/sd_tpm2_open
 	sh tests/run-suites.sh $(abspath $(BIN)) $(INTEGRATION)
@@ -92,13 +93,15 @@ check-valgrind: $(BIN) $(UNIT_BIN) build/sd_tpm2_open
 
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
                $(shell pkg-config --cflags $(PKGS)) -Iunlock
-FUZZERS     := config token pcrsig
+FUZZERS     := config token pcrsig vset
 FUZZ_SRC_config := unlock/config.c unlock/yamltree.c unlock/strv.c
 FUZZ_SRC_token  := unlock/token.c unlock/codec.c
 FUZZ_SRC_pcrsig := unlock/pcrsig.c unlock/codec.c
+FUZZ_SRC_vset   := unlock/vset.c unlock/codec.c unlock/secret.c
 FUZZ_SEEDS_config := tests/data/config
 FUZZ_SEEDS_token  := tests/data/token
 FUZZ_SEEDS_pcrsig := tests/data/pcrsig
+FUZZ_SEEDS_vset   := tests/data/vset
 
 .SECONDEXPANSION:
 build/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) | $(BUILD)

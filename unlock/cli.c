@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #include "discover.h"
 #include "encrypt.h"
@@ -22,8 +23,10 @@
 #include "measure.h"
 #include "plan.h"
 #include "report.h"
+#include "runall.h"
 #include "secret.h"
 #include "tpm2.h"
+#include "trust.h"
 #include "unlock.h"
 
 #ifndef KCRYPT_VERSION
@@ -31,7 +34,6 @@
 #endif
 
 /* kcrypt's own runtime directory: phase markers, the OEM's private mount */
-#define RUN_DIR "/run/kcrypt"
 
 #define KEYFILE_MAX (8u * 1024 * 1024)	/* cryptsetup's default key file limit */
 
@@ -49,33 +51,6 @@ enum opt_bit {
 	O_MKFS = 1 << 10,	/* --no-mkfs */
 };
 
-struct args {
-	const char *verb;
-	char **pos;
-	int npos;
-	int verbose;
-	bool quiet, json, test, dry_run, no_tokens, no_tpm;
-	const char *key_file;
-	const char *tpm_device;
-	const char *tpm2_signature;
-	const char *pin_file;
-	bool tpm, pin, no_mkfs;
-	const char *tpm_pcrs, *public_key, *public_key_pcrs, *unlock_key_file;
-	const char *cmdline;
-	const char *sysfs;
-	struct strv devices;
-	struct strv config_dirs;
-	bool config_dirs_set;
-	struct strv extra_dirs;
-};
-
-struct env {
-	struct args *a;
-	struct logger log;
-	struct config cfg;
-	struct diags diags;
-};
-
 typedef int (*verb_fn)(struct env *e);
 
 struct verb {
@@ -87,34 +62,31 @@ struct verb {
 	const char *summary;
 };
 
-static int do_status(struct env *e);
-static int do_unlock_all(struct env *e);
-static int do_unlock(struct env *e);
-static int do_enroll(struct env *e);
-static int do_encrypt(struct env *e);
-static int do_pcrphase(struct env *e);
-
 static const struct verb verbs[] = {
-	{ "unlock-all", do_unlock_all, 0, 0,
+	{ "unlock-all", cli_unlock_all, 0, 0,
 	  O_JSON | O_DEVICE | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG | O_TPM,
 	  "unlock-all [--key-file FILE] [--test] [--dry-run] [--json] [--device PATH]...",
 	  "open every LUKS2 volume that is not open yet" },
-	{ "unlock", do_unlock, 1, 2,
+	{ "unlock", cli_unlock, 1, 2,
 	  O_JSON | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG | O_TPM,
 	  "unlock DEVICE [NAME] [--key-file FILE] [--test] [--dry-run] [--json]",
 	  "open one LUKS2 volume as /dev/mapper/NAME" },
-	{ "enroll", do_enroll, 1, 1, O_ENROLL | O_UNLOCKKEY | O_TPM,
+	{ "bind", cli_bind, 0, 0, O_DEVICE | O_KEYFILE | O_NOTOKENS | O_CONFIG | O_TPM,
+	  "bind [--key-file FILE] [--device PATH]...",
+	  "make this machine's volumes members of one volume set (older installs, "
+	  "systemd-enrolled volumes)" },
+	{ "enroll", cli_enroll, 1, 1, O_ENROLL | O_UNLOCKKEY | O_TPM,
 	  "enroll DEVICE --tpm --unlock-key-file FILE [--tpm-pcrs LIST] [--public-key PEM "
 	  "[--public-key-pcrs LIST]] [--pin --tpm2-pin-file FILE]",
 	  "add a systemd-tpm2 token (readable by systemd 252 and later) to a LUKS2 volume" },
-	{ "encrypt", do_encrypt, 1, 1, O_ENROLL | O_TPM | O_DEVICE | O_MKFS,
+	{ "encrypt", cli_encrypt, 1, 1, O_ENROLL | O_TPM | O_DEVICE | O_MKFS,
 	  "encrypt LABEL --tpm [--tpm-pcrs LIST] [--public-key PEM] [--public-key-pcrs LIST] "
 	  "[--device PATH]",
 	  "format the partition labelled LABEL as LUKS2 (DESTROYS its data) that opens with a TPM token" },
-	{ "pcrphase", do_pcrphase, 1, 1, O_TPM,
+	{ "pcrphase", cli_pcrphase, 1, 1, O_TPM,
 	  "pcrphase WORD [--tpm-device DEV]",
 	  "measure a boot phase (enter-initrd, leave-initrd) into PCR 11, as systemd-pcrphase" },
-	{ "status", do_status, 0, 0, O_JSON | O_DEVICE | O_CONFIG,
+	{ "status", cli_status, 0, 0, O_JSON | O_DEVICE | O_CONFIG,
 	  "status [--json] [--device PATH]...",
 	  "list LUKS volumes: identity, tokens, keyslots, state" },
 };
@@ -399,7 +371,7 @@ static int parse_args(int argc, char **argv, struct args *a, const struct verb *
 	return -1;
 }
 
-static void load_config(struct env *e)
+void cli_load_config(struct env *e)
 {
 	static const char *const defaults[] = { "/oem", "/sysroot/oem", "/run/cos/oem" };
 	struct strv dirs = { 0 };
@@ -430,50 +402,9 @@ static void load_config(struct env *e)
 	}
 }
 
-static int discover(struct env *e, struct volume_list *vols, size_t *errors)
-{
-	struct discover_opts o = {
-		.devices = e->a->devices.n ? &e->a->devices : NULL,
-		.sysfs = e->a->sysfs ? e->a->sysfs : "/sys",
-		.errors = errors,
-	};
-	int r = discover_scan(&o, &e->log, vols);
-
-	if (r < 0)
-		log_err(&e->log, "device scan failed: %s", strerror(-r));
-	return r;
-}
-
-static int finish(struct env *e, int code)
+int cli_finish(struct env *e, int code)
 {
 	return code == EXIT_OK && e->diags.n ? EXIT_CONFIG : code;
-}
-
-static int do_status(struct env *e)
-{
-	struct volume_list vols = { 0 };
-	struct plan p = { 0 };
-	struct status_entry *ent = NULL;
-	size_t errors = 0;
-	int code = EXIT_FAIL;
-
-	load_config(e);
-	if (discover(e, &vols, &errors) < 0 || plan_build(&vols, &e->cfg, &p) < 0)
-		goto out;
-	ent = calloc(p.n ? p.n : 1, sizeof(*ent));
-	if (!ent)
-		goto out;
-	status_gather(&p, &e->log, ent);
-	if (e->a->json)
-		report_status_json(stdout, ent, p.n);
-	else
-		report_status_text(stdout, ent, p.n);
-	code = errors ? EXIT_DEVICE : EXIT_OK;
-out:
-	free(ent);
-	plan_free(&p);
-	volume_list_free(&vols);
-	return finish(e, code);
 }
 
 /* what: "key file" or "PIN file" */
@@ -517,7 +448,7 @@ static void chomp(struct secret *s)
 }
 
 /* --tpm-device, else KCRYPT_TPM2_DEVICE, else kcrypt.tpm_device; NULL: auto */
-static const char *tpm_device_of(const struct env *e)
+const char *cli_tpm_device(const struct env *e)
 {
 	const char *env = getenv("KCRYPT_TPM2_DEVICE");
 
@@ -529,8 +460,8 @@ static const char *tpm_device_of(const struct env *e)
 }
 
 /* A key file (key_path may be NULL) and --tpm2-pin-file, into locked memory. */
-static int read_key_and_pin(struct env *e, const char *key_path, struct secret **key,
-			    struct secret **pin)
+int cli_read_key_and_pin(struct env *e, const char *key_path, struct secret **key,
+			 struct secret **pin)
 {
 	int code = read_secret(e, key_path, "key file", KEYFILE_MAX, key);
 
@@ -542,7 +473,7 @@ static int read_key_and_pin(struct env *e, const char *key_path, struct secret *
 	return code;
 }
 
-static int fail_code(enum fail_class f)
+int cli_fail_code(enum fail_class f)
 {
 	switch (f) {
 	case FAIL_NONE:
@@ -553,543 +484,11 @@ static int fail_code(enum fail_class f)
 		return EXIT_KEY;
 	case FAIL_AMBIGUOUS:
 		return EXIT_AMBIGUOUS;
+	case FAIL_TRUST:
+		return EXIT_TRUST;
 	default:
 		return EXIT_FAIL;
 	}
-}
-
-/* What one unlock or unlock-all run shares: key file, PIN, the TPM. */
-struct run {
-	struct unlock_opts uo;
-	struct keysource_ctx ks;
-	struct tpm_state tpm;
-	struct secret *key, *pin;
-};
-
-static int run_begin(struct env *e, struct run *r)
-{
-	int code;
-
-	memset(r, 0, sizeof(*r));
-	r->uo.test = e->a->test;
-	r->uo.dry_run = e->a->dry_run;
-	r->ks.keyfile_path = e->a->key_file;
-	r->ks.tokens = !e->a->no_tokens;
-	r->ks.log = &e->log;
-	code = read_key_and_pin(e, e->a->key_file, &r->key, &r->pin);
-	if (code != EXIT_OK)
-		return code;
-	r->ks.keyfile = r->key;
-	/* the TPM also takes the PCR 15 measurements, even with --no-tpm */
-	r->tpm.device = tpm_device_of(e);
-	r->tpm.sig_path = e->a->tpm2_signature;
-	r->tpm.pin = r->pin;
-	if (!e->a->no_tpm)
-		r->ks.tpm = &r->tpm;
-	return EXIT_OK;
-}
-
-static void run_end(struct run *r)
-{
-	keysource_tpm2_release(&r->tpm);
-	secret_free(r->key);
-	secret_free(r->pin);
-}
-
-struct measure_ctx {
-	struct run *run;
-	const struct logger *log;
-};
-
-static int measure_one(void *ctx, const char *name, const char *uuid, const struct secret *vk,
-		       char *why, size_t whylen)
-{
-	struct measure_ctx *m = ctx;
-	struct tpm2 *tpm;
-	int r = keysource_tpm2_get(&m->run->tpm, m->log, &tpm, why, whylen);
-
-	if (r == 0)
-		r = measure_volume_key(tpm, name, uuid, vk->buf, vk->len, why, whylen);
-	if (r == 0)
-		log_info(m->log, "measured the volume key of /dev/mapper/%s into PCR 15", name);
-	return r;
-}
-
-/* Only a measured UKI boot has a PCR 11 worth protecting (as systemd). */
-static void measure_all(struct env *e, struct run *r, const struct plan *p,
-			const struct step_result *res)
-{
-	struct measure_ctx m = { .run = r, .log = &e->log };
-
-	if (r->uo.test || r->uo.dry_run || !measure_is_measured_uki(NULL))
-		return;
-	unlock_measure(p, res, measure_one, &m, &e->log);
-}
-
-static void report_run(struct env *e, const struct plan *p, const struct step_result *res)
-{
-	if (e->a->dry_run && !e->a->json)
-		report_plan_text(stdout, p);
-	if (e->a->json)
-		report_unlock_json(stdout, p, res,
-				   e->a->dry_run ? "dry-run" : e->a->test ? "test" : "activate");
-}
-
-static int code_all(const struct plan *p, const struct step_result *res)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (p->steps[i].expected && res[i].state == RES_FAILED)
-			return EXIT_FAIL;
-	return EXIT_OK;
-}
-
-static bool mounted(const char *dev)
-{
-	struct stat st;
-	char line[4096], want[32];
-	bool found = false;
-	FILE *f;
-
-	if (stat(dev, &st) < 0)
-		return false;
-	snprintf(want, sizeof(want), "%u:%u", major(st.st_rdev), minor(st.st_rdev));
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char mm[32];
-
-		/* "36 35 98:0 / /mnt ..." : the third field is major:minor */
-		found = sscanf(line, "%*s %*s %31s", mm) == 1 && !strcmp(mm, want);
-	}
-	fclose(f);
-	return found;
-}
-
-/* The encrypted OEM holds the cloud-config that lists the extra volumes:
- * mount it read-only in a private directory, read it, unmount. Returns true
- * when it listed labels not known before. */
-static bool read_oem_config(struct env *e, const struct plan *p, const struct step_result *res)
-{
-	char dev[160], dir[] = RUN_DIR "/oem.XXXXXX";
-	struct strv dirs = { 0 };
-	size_t before = e->cfg.encrypted.n;
-	const char *name = NULL;
-
-	for (size_t i = 0; i < p->n && !name; i++) {
-		const struct plan_step *s = &p->steps[i];
-
-		if (s->role != ROLE_OEM)
-			continue;
-		if (res[i].state == RES_OPENED)
-			name = s->mapper;
-		else if (res[i].state == RES_SKIPPED && s->vol)
-			name = s->vol->active_name;
-	}
-	if (!name)
-		return false;
-	snprintf(dev, sizeof(dev), "/dev/mapper/%s", name);
-	if (mounted(dev))
-		return false;	/* mounted: its config was read where it is mounted */
-	(void)mkdir(RUN_DIR, 0700);
-	if (!mkdtemp(dir)) {
-		log_warn(&e->log, "cannot read the OEM config: %s: %s", dir, strerror(errno));
-		return false;
-	}
-	if (mount(dev, dir, "ext4", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
-		log_warn(&e->log, "cannot mount %s to read its config: %s", dev, strerror(errno));
-		rmdir(dir);
-		return false;
-	}
-	strv_add(&dirs, dir);
-	config_load_dirs(&e->cfg, &dirs, &e->diags);
-	strv_free(&dirs);
-	if (umount2(dir, 0) < 0 && umount2(dir, MNT_DETACH) < 0)
-		log_warn(&e->log, "cannot unmount %s: %s", dir, strerror(errno));
-	rmdir(dir);
-	log_info(&e->log, "read the cloud-config of the OEM volume (%zu more labels)",
-		 e->cfg.encrypted.n - before);
-	return e->cfg.encrypted.n > before;
-}
-
-static bool in_plan(const struct plan *p, const struct plan_step *s)
-{
-	for (size_t i = 0; i < p->n; i++) {
-		const struct plan_step *o = &p->steps[i];
-
-		if (s->vol && o->vol && !strcmp(s->vol->devnode, o->vol->devnode))
-			return true;
-		if (!s->vol && !o->vol && !strcmp(s->label, o->label))
-			return true;
-	}
-	return false;
-}
-
-/* p += the steps of more that p does not have; res grows alike. */
-static int plan_append(struct plan *p, struct step_result **res, const struct plan *more,
-		       struct plan *added)
-{
-	struct plan_step *steps = realloc(p->steps, (p->n + more->n) * sizeof(*steps));
-	struct step_result *r;
-
-	if (!steps)
-		return -ENOMEM;
-	p->steps = steps;
-	r = realloc(*res, (p->n + more->n + 1) * sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	*res = r;
-	added->steps = p->steps + p->n;
-	added->n = 0;
-	for (size_t i = 0; i < more->n; i++)
-		if (!in_plan(p, &more->steps[i]))
-			p->steps[p->n + added->n++] = more->steps[i];
-	return 0;
-}
-
-static bool missing_expected(const struct plan *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (p->steps[i].expected && !p->steps[i].vol)
-			return true;
-	return false;
-}
-
-/* In the initrd, a disk may show up after we start: scan again until every
- * expected volume is there or the timeout (rd.kcrypt.timeout) runs out. */
-static int wait_for_devices(struct env *e, struct volume_list *vols, struct plan *p,
-			    size_t *errors)
-{
-	struct timespec t0, now, nap = { 0, 250 * 1000 * 1000 };
-
-	if (e->a->devices.n || access("/etc/initrd-release", F_OK) != 0 || !missing_expected(p))
-		return 0;
-	log_info(&e->log, "waiting up to %d s for the expected volumes to appear", e->cfg.timeout);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {
-		nanosleep(&nap, NULL);
-		plan_free(p);
-		volume_list_free(vols);
-		*errors = 0;
-		if (discover(e, vols, errors) < 0 || plan_build(vols, &e->cfg, p) < 0)
-			return -1;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-	} while (missing_expected(p) && now.tv_sec - t0.tv_sec < e->cfg.timeout);
-	return 0;
-}
-
-static int do_unlock_all(struct env *e)
-{
-	struct volume_list vols = { 0 }, vols2 = { 0 };
-	struct plan p = { 0 }, p2 = { 0 }, added = { 0 };
-	struct step_result *res = NULL;
-	struct run run;
-	size_t errors = 0;
-	int code = EXIT_FAIL;
-
-	load_config(e);
-	if (e->cfg.disabled) {
-		log_info(&e->log, "disabled by rd.kcrypt=0 on the kernel command line");
-		return EXIT_OK;
-	}
-	code = run_begin(e, &run);
-	if (code != EXIT_OK)
-		goto out;
-	code = EXIT_FAIL;
-	if (discover(e, &vols, &errors) < 0 || plan_build(&vols, &e->cfg, &p) < 0 ||
-	    wait_for_devices(e, &vols, &p, &errors) < 0)
-		goto out;
-	if (p.n == 0)
-		log_info(&e->log, "no LUKS volumes found");
-	res = calloc(p.n + 1, sizeof(*res));
-	if (!res)
-		goto out;
-	unlock_run(&p, &run.uo, &run.ks, &e->log, res);
-	/* second pass: the volumes the (now open) OEM volume lists */
-	if (!run.uo.test && !run.uo.dry_run && read_oem_config(e, &p, res)) {
-		if (discover(e, &vols2, &errors) < 0 || plan_build(&vols2, &e->cfg, &p2) < 0 ||
-		    plan_append(&p, &res, &p2, &added) < 0)
-			goto out;
-		unlock_run(&added, &run.uo, &run.ks, &e->log, res + (p.n));
-		p.n += added.n;
-	}
-	measure_all(e, &run, &p, res);
-	report_run(e, &p, res);
-	code = code_all(&p, res);
-	if (code == EXIT_OK && errors)
-		code = EXIT_DEVICE;
-out:
-	if (res)
-		unlock_release(res, p.n);
-	run_end(&run);
-	free(res);
-	plan_free(&p);
-	plan_free(&p2);
-	volume_list_free(&vols);
-	volume_list_free(&vols2);
-	return finish(e, code);
-}
-
-static int do_unlock(struct env *e)
-{
-	const char *dev = e->a->pos[0], *name = e->a->npos > 1 ? e->a->pos[1] : NULL;
-	struct step_result res[1];
-	struct volume v;
-	struct plan p = { 0 };
-	struct run run;
-	int r, code = EXIT_FAIL;
-
-	load_config(e);
-	r = discover_probe(dev, e->a->sysfs ? e->a->sysfs : "/sys", &v);
-	if (r < 0) {
-		if (r == -ENOENT)
-			log_err(&e->log, "%s: no such device", dev);
-		else if (r == -EMEDIUMTYPE)
-			log_err(&e->log, "%s: not a LUKS volume", dev);
-		else if (r == -EISDIR)
-			log_err(&e->log, "%s: is a directory, not a device", dev);
-		else
-			log_err(&e->log, "%s: cannot probe: %s", dev, strerror(-r));
-		return r == -ENOMEM ? EXIT_FAIL : EXIT_DEVICE;
-	}
-	code = run_begin(e, &run);
-	if (code == EXIT_OK && plan_build_one(&v, &e->cfg, name, &p) == 0 && p.n == 1) {
-		unlock_run(&p, &run.uo, &run.ks, &e->log, res);
-		measure_all(e, &run, &p, res);
-		report_run(e, &p, res);
-		code = res[0].state == RES_FAILED ? fail_code(res[0].fail) : EXIT_OK;
-		unlock_release(res, 1);
-	} else if (code == EXIT_OK) {
-		code = EXIT_FAIL;
-	}
-	run_end(&run);
-	plan_free(&p);
-	volume_clear(&v);
-	return finish(e, code);
-}
-
-/* "7", "0,7", "7+11", "" -> mask; -1 when malformed */
-static int parse_pcr_list(const char *s, uint32_t *mask)
-{
-	*mask = 0;
-	while (*s) {
-		char *end;
-		long v = strtol(s, &end, 10);
-
-		if (end == s || v < 0 || v > 23)
-			return -1;
-		*mask |= 1u << v;
-		s = end;
-		if (*s == ',' || *s == '+')
-			s++;
-		else if (*s)
-			return -1;
-	}
-	return 0;
-}
-
-/* The token policy options shared by enroll and encrypt. */
-static int policy_args(struct env *e, struct enroll_opts *o)
-{
-	const struct args *a = e->a;
-
-	if (!a->tpm) {
-		log_err(&e->log, "%s: say what to enroll: --tpm", a->verb);
-		return EXIT_USAGE;
-	}
-	if (a->pin != (a->pin_file != NULL)) {
-		log_err(&e->log, "%s: --pin and --tpm2-pin-file go together", a->verb);
-		return EXIT_USAGE;
-	}
-	if (a->tpm_pcrs && parse_pcr_list(a->tpm_pcrs, &o->pcr_mask) < 0) {
-		log_err(&e->log, "%s: --tpm-pcrs: '%s' is not a list of PCRs 0..23", a->verb,
-			a->tpm_pcrs);
-		return EXIT_USAGE;
-	}
-	if (a->public_key_pcrs && parse_pcr_list(a->public_key_pcrs, &o->pubkey_pcr_mask) < 0) {
-		log_err(&e->log, "%s: --public-key-pcrs: '%s' is not a list of PCRs 0..23", a->verb,
-			a->public_key_pcrs);
-		return EXIT_USAGE;
-	}
-	o->pubkey_path = a->public_key;
-	o->sig_path = a->tpm2_signature;
-	return -1;
-}
-
-static int enroll_args(struct env *e, struct enroll_opts *o)
-{
-	const struct args *a = e->a;
-	int code;
-
-	o->pcr_mask = a->public_key ? 0 : 1u << 7;
-	o->pubkey_pcr_mask = 1u << 11;
-	code = policy_args(e, o);
-	if (code >= 0)
-		return code;
-	if (!a->unlock_key_file) {
-		log_err(&e->log, "enroll: --unlock-key-file is needed to add a keyslot");
-		return EXIT_USAGE;
-	}
-	if (a->public_key_pcrs && !o->pubkey_pcr_mask) {
-		log_err(&e->log, "enroll: --public-key-pcrs: '%s' is not a list of PCRs 0..23",
-			a->public_key_pcrs);
-		return EXIT_USAGE;
-	}
-	o->device = a->pos[0];
-	return -1;
-}
-
-static int do_enroll(struct env *e)
-{
-	struct enroll_opts o = { 0 };
-	struct secret *key = NULL, *pin = NULL;
-	char why[400] = "";
-	int code, r, token = -1, slot = -1;
-
-	code = enroll_args(e, &o);
-	if (code >= 0)
-		return code;
-	code = read_key_and_pin(e, e->a->unlock_key_file, &key, &pin);
-	if (code != EXIT_OK)
-		goto out;
-	o.unlock_key = key;
-	o.pin = pin;
-	o.tpm_device = tpm_device_of(e);
-	r = enroll_tpm2(&o, &e->log, &token, &slot, why, sizeof(why));
-	if (r < 0) {
-		log_err(&e->log, "%s: cannot enroll: %s", o.device, why);
-		code = r == -ENOENT || r == -EMEDIUMTYPE || r == -EPROTONOSUPPORT || r == -EBADMSG ||
-			       r == -EROFS ? EXIT_DEVICE : EXIT_KEY;
-	} else if (token >= 0) {
-		log_info(&e->log, "%s: enrolled systemd-tpm2 token %d for keyslot %d", o.device, token,
-			 slot);
-	}
-out:
-	secret_free(key);
-	secret_free(pin);
-	return code;
-}
-
-/* The booted UKI's PCR public key, where systemd-stub and systemd put it. */
-static const char *default_pubkey(void)
-{
-	static const char *const paths[] = { "/run/systemd/tpm2-pcr-public-key.pem",
-					     "/.extra/tpm2-pcr-public-key.pem" };
-
-	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-		if (access(paths[i], R_OK) == 0)
-			return paths[i];
-	return NULL;
-}
-
-static int encrypt_code(int r)
-{
-	switch (r) {
-	case -ENOENT:
-	case -EEXIST:
-	case -EBUSY:
-	case -ENOSPC:
-		return EXIT_DEVICE;
-	case -ENOTUNIQ:
-		return EXIT_AMBIGUOUS;
-	case -EINVAL:
-	case -ENODEV:
-	case -EPERM:
-	case -EACCES:
-	case -ENOLCK:
-		return EXIT_KEY;
-	default:
-		return EXIT_FAIL;
-	}
-}
-
-static int do_encrypt(struct env *e)
-{
-	struct encrypt_opts o = { .label = e->a->pos[0], .mkfs = !e->a->no_mkfs };
-	struct encrypt_result res;
-	struct secret *none = NULL, *pin = NULL;
-	char why[400] = "";
-	int code, r;
-
-	o.tpm.pubkey_pcr_mask = 1u << 11;
-	code = policy_args(e, &o.tpm);
-	if (code >= 0)
-		return code;
-	if (!*o.label || strlen(o.label) > 47) {
-		log_err(&e->log, "encrypt: LABEL must have 1 to 47 characters (a LUKS2 label)");
-		return EXIT_USAGE;
-	}
-	if (!o.tpm.pubkey_pcr_mask)
-		o.tpm.pubkey_path = NULL;	/* --public-key-pcrs "": no signed policy */
-	else if (!o.tpm.pubkey_path)
-		o.tpm.pubkey_path = default_pubkey();
-	if (!o.tpm.pubkey_path && !o.tpm.pcr_mask) {
-		log_err(&e->log, "encrypt: no PCR public key (none given, none at "
-				 "/run/systemd/tpm2-pcr-public-key.pem or /.extra/tpm2-pcr-public-key.pem) "
-				 "and no --tpm-pcrs: the token would be bound to nothing");
-		return EXIT_USAGE;
-	}
-	o.devices = e->a->devices.n ? &e->a->devices : NULL;
-	code = read_key_and_pin(e, NULL, &none, &pin);
-	if (code != EXIT_OK)
-		return code;
-	o.tpm.pin = pin;
-	o.tpm.tpm_device = tpm_device_of(e);
-	r = encrypt_volume(&o, &e->log, &res, why, sizeof(why));
-	if (r < 0) {
-		log_err(&e->log, "encrypt %s: %s", o.label, why);
-		code = encrypt_code(r);
-	} else {
-		const char *slash = strrchr(res.device, '/');
-
-		/* Kairos' encrypt prints label:device:uuid for the installer */
-		printf("%s:%s:%s\n", o.label, slash ? slash + 1 : res.device, res.uuid);
-	}
-	secret_free(pin);
-	return code;
-}
-
-/* Once per boot and word: a second extend would move PCR 11 off every
- * signed value for the rest of the boot. */
-static int do_pcrphase(struct env *e)
-{
-	const char *word = e->a->pos[0];
-	struct tpm2 *tpm = NULL;
-	char why[300] = "", mark[128];
-	int fd, r;
-
-	if (!*word || strlen(word) > 64 || strpbrk(word, "/: \t\n")) {
-		log_err(&e->log, "pcrphase: '%s' is not a phase word", word);
-		return EXIT_USAGE;
-	}
-	if (!measure_is_measured_uki(NULL)) {
-		log_info(&e->log, "not booted from a measured UKI (no StubPcrKernelImage): %s not measured",
-			 word);
-		return EXIT_OK;
-	}
-	(void)mkdir(RUN_DIR, 0700);
-	snprintf(mark, sizeof(mark), RUN_DIR "/pcrphase-%s", word);
-	fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		if (errno == EEXIST) {
-			log_info(&e->log, "%s is measured already in this boot", word);
-			return EXIT_OK;
-		}
-		log_err(&e->log, "pcrphase: %s: %s", mark, strerror(errno));
-		return EXIT_FAIL;
-	}
-	close(fd);
-	r = tpm2_open(tpm_device_of(e), &e->log, &tpm, why, sizeof(why));
-	if (r == 0)
-		r = measure_phase(tpm, word, why, sizeof(why));
-	tpm2_close(tpm);
-	if (r < 0) {
-		unlink(mark);
-		log_err(&e->log, "pcrphase %s: %s", word, why);
-		return EXIT_KEY;
-	}
-	log_info(&e->log, "measured %s into PCR 11", word);
-	return EXIT_OK;
 }
 
 /* No core dumps, nothing world-readable: keys pass through this process. */

@@ -22,6 +22,7 @@ void config_free(struct config *c)
 	strv_free(&c->extra_labels);
 	kv_free(&c->mapper_names);
 	kv_free(&c->uuid_labels);
+	strv_free(&c->allow_plaintext);
 	free(c->tpm_device);
 	c->tpm_device = NULL;
 }
@@ -216,6 +217,9 @@ static const struct ynode *scalar_or_diag(const struct ynode *n, const char *pat
 	return n;
 }
 
+/* Settings a cloud-config must not change (config.h says why). */
+static const char *const cmdline_only[] = { "allow_plaintext", "volume_set" };
+
 static void parse_kcrypt(struct config *c, const struct ynode *k, const char *path,
 			 struct diags *d)
 {
@@ -228,11 +232,16 @@ static void parse_kcrypt(struct config *c, const struct ynode *k, const char *pa
 	parse_string_map(&c->mapper_names, ytree_get(k, "mapper_names"), path,
 			 "kcrypt.mapper_names", d);
 
-	n = scalar_or_diag(ytree_get(k, "tpm_device"), path, "kcrypt.tpm_device", d);
-	if (n) {
-		free(c->tpm_device);
-		c->tpm_device = strdup(n->str);
-	}
+	/* a file on a volume must not pick the device we write TPM commands to */
+	n = ytree_get(k, "tpm_device");
+	if (n)
+		diags_add(d, path, n->line,
+			  "kcrypt.tpm_device is ignored here: set it on the kernel command line");
+	for (size_t i = 0; i < sizeof(cmdline_only) / sizeof(cmdline_only[0]); i++)
+		if ((n = ytree_get(k, cmdline_only[i])))
+			diags_add(d, path, n->line,
+				  "kcrypt.%s is ignored here: only the kernel command line sets it",
+				  cmdline_only[i]);
 	n = scalar_or_diag(ytree_get(k, "timeout"), path, "kcrypt.timeout", d);
 	if (n && parse_seconds(n->str, &c->timeout) < 0)
 		diags_add(d, path, n->line, "kcrypt.timeout: '%s' is not a number of seconds", n->str);
@@ -296,6 +305,22 @@ static void add_label_words(struct strv *out, const char *val, const char *key, 
 	free(copy);
 }
 
+static void parse_allow_plaintext(struct config *c, const char *val, struct diags *d)
+{
+	bool all = false;
+
+	if (val && parse_bool(val, &all) == 0) {
+		c->allow_plaintext_all = all;
+		return;
+	}
+	if (val && (!strcmp(val, "all") || !*val)) {
+		c->allow_plaintext_all = !strcmp(val, "all");
+		return;
+	}
+	if (val)
+		add_label_words(&c->allow_plaintext, val, "kcrypt.allow_plaintext", d);
+}
+
 /* One kcrypt.KEY[=VAL] word, KEY already stripped of its prefix. */
 static void cmdline_key(struct config *c, const char *key, const char *val, struct diags *d)
 {
@@ -316,6 +341,14 @@ static void cmdline_key(struct config *c, const char *key, const char *val, stru
 			free(c->tpm_device);
 			c->tpm_device = strdup(val);
 		}
+	} else if (!strcmp(key, "allow_plaintext")) {
+		parse_allow_plaintext(c, val ? val : "1", d);
+	} else if (!strcmp(key, "volume_set")) {
+		if (val && (!strcmp(val, "required") || !strcmp(val, "auto")))
+			c->set_required = !strcmp(val, "required");
+		else
+			diags_add(d, src, 0, "kcrypt.volume_set: '%s' is not auto or required",
+				  val ? val : "");
 	} else if (!strcmp(key, "encrypted_partitions")) {
 		if (val)
 			add_label_words(&c->encrypted, val, "kcrypt.encrypted_partitions", d);

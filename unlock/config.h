@@ -18,7 +18,13 @@ struct config {
 	struct strv extra_labels; /* install.extra-partitions[].label */
 	struct kv mapper_names;	  /* kcrypt.mapper_names: label -> dm name */
 	struct kv uuid_labels;	  /* kcrypt.uuid_label_mappings: label -> uuid */
-	char *tpm_device;	  /* kcrypt.tpm_device */
+	char *tpm_device;	  /* kcrypt.tpm_device (kernel command line only) */
+	/* The trust settings come from the kernel command line (on a measured
+	 * boot: the signed one) or the built-in default, never from a file on a
+	 * volume an attacker can rewrite. */
+	struct strv allow_plaintext; /* kcrypt.allow_plaintext: labels that may be plaintext */
+	bool allow_plaintext_all;    /* kcrypt.allow_plaintext=1 */
+	bool set_required;	     /* kcrypt.volume_set=required */
 	int timeout;		  /* seconds; kcrypt.timeout / rd.kcrypt.timeout */
 	bool debug;		  /* kcrypt.debug / rd.kcrypt.debug */
 	bool disabled;		  /* rd.kcrypt=0 */

@@ -16,7 +16,9 @@
 #include "discover.h"
 #include "identity.h"
 #include "luks.h"
+#include "setkey.h"
 #include "token.h"
+#include "vset.h"
 
 extern char **environ;
 
@@ -152,6 +154,59 @@ out:
 	return r;
 }
 
+/* The volume set the new volume joins: this machine's, when a member
+ * opens here (the installer encrypts one partition per call), else a new
+ * one. tpm->set_id gets its id, for the sealed secret. */
+static int set_key(const struct encrypt_opts *o, const struct logger *log, struct secret **key,
+		   struct enroll_opts *tpm, char *why, size_t whylen)
+{
+	int r = setkey_find(o->devices, o->tpm.tpm_device, o->tpm.sig_path, log, key, why, whylen);
+
+	if (r == -ENOENT) {
+		*key = vset_key_new();
+		if (!*key) {
+			snprintf(why, whylen, "no random bytes for the set key");
+			return -EIO;
+		}
+		r = 0;
+	}
+	if (r == 0 && vset_id(*key, (unsigned char *)tpm->set_id) < 0) {
+		snprintf(why, whylen, "cannot derive the set id");
+		r = -EIO;
+	}
+	return r;
+}
+
+/* The binding token, made with the new volume key: open the in-memory
+ * header with the passphrase to get it. */
+static int bind_new(struct luks *l, const char *label, const char *uuid,
+		    const struct secret *setkey, const struct secret *pass, char *why,
+		    size_t whylen)
+{
+	struct vset_token t;
+	const struct secret *vk;
+	char *json, canon[64];
+	size_t n;
+	int r = luks_open_passphrase(l, pass->buf, pass->len);
+
+	if (r < 0 || !(vk = luks_key(l))) {
+		snprintf(why, whylen, "cannot read back the new volume key");
+		return r < 0 ? r : -EIO;
+	}
+	/* the label as unlock-all will know it (identity.c drops "_LUKS") */
+	n = strlen(label);
+	if (n > 5 && !strcmp(label + n - 5, "_LUKS"))
+		n -= 5;
+	snprintf(canon, sizeof(canon), "%.*s", (int)n, label);
+	r = vset_wrap(setkey, vk->buf, vk->len, uuid, canon, &t);
+	json = r == 0 ? vset_token_format(&t) : NULL;
+	r = json ? luks_add_token(l, json) : -ENOMEM;
+	free(json);
+	if (r < 0)
+		snprintf(why, whylen, "cannot store the kcrypt-set token: %s", strerror(-r));
+	return r < 0 ? r : 0;
+}
+
 /* Order: everything that can fail without touching the disk first (find,
  * check, TPM seal and test unseal, the whole header built in memory); then
  * one header write, primary last; then the filesystem. A crash before the
@@ -160,11 +215,14 @@ int encrypt_volume(const struct encrypt_opts *o, const struct logger *log,
 		   struct encrypt_result *res, char *why, size_t whylen)
 {
 	struct token_tpm2 tok = { 0 };
-	struct secret *secret = NULL, *pass = NULL;
+	struct secret *secret = NULL, *pass = NULL, *setkey = NULL;
+	struct enroll_opts tpm = o->tpm;
+	unsigned char set_id[VSET_ID_LEN];
 	struct luks *l = NULL;
-	char *json = NULL;
+	char *json = NULL, hex[2 * VSET_ID_LEN + 1];
 	int r;
 
+	tpm.set_id = set_id;
 	memset(res, 0, sizeof(*res));
 	res->keyslot = res->token = -1;
 	r = find(o, res->device, sizeof(res->device), why, whylen);
@@ -176,7 +234,10 @@ int encrypt_volume(const struct encrypt_opts *o, const struct logger *log,
 	}
 	if (r < 0)
 		goto out;
-	r = enroll_seal(&o->tpm, log, &tok, &secret, why, whylen);
+	r = set_key(o, log, &setkey, &tpm, why, whylen);
+	if (r < 0)
+		goto out;
+	r = enroll_seal(&tpm, log, &tok, &secret, why, whylen);
 	if (r < 0)
 		goto out;
 	pass = secret_new(4 * ((secret->len + 2) / 3) + 1);
@@ -197,11 +258,16 @@ int encrypt_volume(const struct encrypt_opts *o, const struct logger *log,
 		goto out;
 	}
 	res->token = r;
+	r = bind_new(l, o->label, res->uuid, setkey, pass, why, whylen);
+	if (r < 0)
+		goto out;
 	r = luks_commit(l, why, whylen);
 	if (r < 0)
 		goto out;
-	log_info(log, "%s: LUKS2 volume %s (UUID %s) with systemd-tpm2 token %d, keyslot %d",
-		 res->device, o->label, res->uuid, res->token, res->keyslot);
+	vset_id_hex(set_id, hex);
+	log_info(log, "%s: LUKS2 volume %s (UUID %s) with systemd-tpm2 token %d, keyslot %d, "
+		      "member of volume set %.8s", res->device, o->label, res->uuid, res->token,
+		 res->keyslot, hex);
 	if (o->mkfs)
 		r = make_filesystem(o, res->device, (const char *)pass->buf, pass->len, log, why,
 				    whylen);
@@ -211,5 +277,6 @@ out:
 	token_free(&tok);
 	secret_free(secret);
 	secret_free(pass);
+	secret_free(setkey);
 	return r;
 }

@@ -14,6 +14,10 @@
 #include "policy.h"
 #include "token.h"
 #include "tpm2.h"
+#include "discover.h"
+#include "identity.h"
+#include "setkey.h"
+#include "vset.h"
 
 #define SECRET_LEN 32
 
@@ -172,17 +176,19 @@ static int seal_new(struct tpm2 *tpm, const struct enroll_opts *o, const struct 
 		    struct token_tpm2 *tok, struct secret **out, char *why, size_t whylen)
 {
 	struct tpm2_seal_out sealed = { 0 };
-	struct secret *secret = secret_new(SECRET_LEN);
+	struct secret *secret = secret_new(VSET_CLAIM_LEN);
 	unsigned char auth[32];
 	int authlen = 0, r;
 
 	*out = NULL;
-	if (!secret || getrandom(secret->buf, SECRET_LEN, 0) != SECRET_LEN) {
+	if (!secret || (o->set_id ? vset_claim_make(o->set_id, secret) < 0
+				  : getrandom(secret->buf, SECRET_LEN, 0) != SECRET_LEN)) {
 		secret_free(secret);
 		snprintf(why, whylen, "no random bytes");
 		return -EIO;
 	}
-	secret->len = SECRET_LEN;
+	if (!o->set_id)
+		secret->len = SECRET_LEN;
 	if (o->pin) {
 		/* 252's rule (no salt); digests ending in 0 are trimmed by the TPM */
 		authlen = policy_pin_auth(o->pin->buf, o->pin->len, NULL, auth);
@@ -220,9 +226,48 @@ int enroll_seal(const struct enroll_opts *o, const struct logger *log, struct to
 	return r;
 }
 
+/* The set the volume is bound to, from its binding and the volume key the
+ * unlock key opened: a new token's secret then names it. */
+static int set_of(const struct enroll_opts *o, struct luks *l, unsigned char id[VSET_ID_LEN],
+		  bool *bound, char *why, size_t whylen)
+{
+	struct secret *key = NULL;
+	struct volume v;
+	struct config c;
+	char label[64] = "";
+	int r = discover_probe(o->device, "/sys", &v);
+
+	*bound = false;
+	if (r < 0) {
+		snprintf(why, whylen, "cannot probe: %s", strerror(-r));
+		return r;
+	}
+	config_init(&c);
+	if (!identity_label(&v, &c, label, sizeof(label)))
+		label[0] = '\0';
+	volume_clear(&v);
+	config_free(&c);
+	r = setkey_of_open(l, label, &key, why, whylen);
+	if (r == -ENOENT)
+		return 0;
+	if (r == 0)
+		r = vset_id(key, id);
+	secret_free(key);
+	if (r < 0) {
+		snprintf(why, whylen, "its kcrypt-set token does not verify with its volume key: "
+				      "refusing to enroll a volume that poses as a member");
+		return -EBADMSG;
+	}
+	*bound = true;
+	return 0;
+}
+
 int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *token_id,
 		int *keyslot, char *why, size_t whylen)
 {
+	struct enroll_opts opts = *o;
+	unsigned char set[VSET_ID_LEN];
+	bool bound = false;
 	struct luks *l = NULL;
 	struct tpm2 *tpm = NULL;
 	struct secret *secret = NULL;
@@ -244,7 +289,11 @@ int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *toke
 		r = -EPERM;
 		goto out;
 	}
-	r = prepare(o, log, &tpm, &tok, why, whylen);
+	r = set_of(o, l, set, &bound, why, whylen);
+	if (r < 0)
+		goto out;
+	opts.set_id = bound ? set : NULL;
+	r = prepare(&opts, log, &tpm, &tok, why, whylen);
 	if (r < 0)
 		goto out;
 	if (already_enrolled(l, tok.shard[0].policy_hash, token_id)) {
@@ -253,9 +302,9 @@ int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *toke
 		*token_id = -1;
 		goto out;
 	}
-	r = seal_new(tpm, o, log, &tok, &secret, why, whylen);
+	r = seal_new(tpm, &opts, log, &tok, &secret, why, whylen);
 	if (r == 0)
-		r = store(l, o, &tok, secret, token_id, keyslot, why, whylen);
+		r = store(l, &opts, &tok, secret, token_id, keyslot, why, whylen);
 out:
 	token_free(&tok);
 	secret_free(secret);

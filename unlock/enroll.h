@@ -19,10 +19,14 @@ struct enroll_opts {
 	uint32_t pubkey_pcr_mask;		/* signed PCRs */
 	const struct secret *pin;		/* NULL: no PIN */
 	const char *sig_path;			/* to test-unseal a signed policy; NULL: search */
+	const unsigned char *set_id;		/* the secret names this volume set (vset.h);
+						 * NULL: a plain random secret (unbound volume) */
 };
 
-/* Returns 0 (with *token_id, or -1 when an identical token was already
- * there), or -errno with why set. On failure the header is as it was. */
+/* Returns 0 (with *token_id, or -1 when an identical token that loads on
+ * this TPM was already there), or -errno with why set. On failure the
+ * header is as it was. A member of a volume set gets a secret naming its
+ * set (o->set_id is ignored: the volume's own binding decides). */
 int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *token_id,
 		int *keyslot, char *why, size_t whylen);
 

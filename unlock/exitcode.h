@@ -10,6 +10,8 @@ enum {
 	EXIT_KEY = 4,		/* key file unusable, or no key opened the volume */
 	EXIT_AMBIGUOUS = 5,	/* two volumes claim one label or mapper name */
 	EXIT_CONFIG = 6,	/* done, but some configuration was ignored */
+	EXIT_TRUST = 7,		/* refused: plaintext downgrade, volume not in the set,
+				 * measurement failed; nothing left open */
 };
 
 #endif

@@ -150,3 +150,33 @@ int identity_mapper_name(const struct volume *v, const char *label, const struct
 	}
 	return -EINVAL;
 }
+
+static bool names_label(const char *fslabel, const char *partname, const char *label)
+{
+	size_t n = strlen(label);
+	const char *gpt = identity_gpt_name(label);
+
+	if (fslabel && (!strcmp(fslabel, label) ||
+			(!strncmp(fslabel, label, n) && !strcmp(fslabel + n, "_LUKS"))))
+		return true;
+	return partname && (!strcmp(partname, label) || (gpt && !strcmp(partname, gpt)));
+}
+
+bool identity_protected(const char *fslabel, const char *partname, const struct config *c,
+			char *out, size_t size)
+{
+	static const char *const fixed[] = { LABEL_OEM, LABEL_PERSISTENT };
+
+	for (size_t i = 0; i < 2; i++)
+		if (names_label(fslabel, partname, fixed[i]))
+			return copy(out, size, fixed[i], strlen(fixed[i]));
+	for (size_t i = 0; i < c->encrypted.n; i++)
+		if (names_label(fslabel, partname, c->encrypted.v[i]))
+			return copy(out, size, c->encrypted.v[i], strlen(c->encrypted.v[i]));
+	return false;
+}
+
+bool identity_plaintext_allowed(const char *label, const struct config *c)
+{
+	return c->allow_plaintext_all || strv_contains(&c->allow_plaintext, label);
+}

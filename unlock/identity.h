@@ -29,6 +29,15 @@ const char *identity_gpt_name(const char *label);
 enum role identity_role(const char *label, const struct config *c);
 const char *identity_role_name(enum role r);
 
+/* The protected name a filesystem that is not LUKS2 bears, if any: label
+ * COS_OEM, COS_PERSISTENT or a listed label (each also with "_LUKS"), or
+ * such a label or its Kairos GPT name (oem, persistent) as partition name.
+ * The canonical label goes to out. A plaintext volume with such a name on a
+ * measured boot is a downgrade unless kcrypt.allow_plaintext lets it be. */
+bool identity_protected(const char *fslabel, const char *partname, const struct config *c,
+			char *out, size_t size);
+bool identity_plaintext_allowed(const char *label, const struct config *c);
+
 /* dm name rules: config override, GPT name, LUKS2 label, kernel name. */
 int identity_mapper_name(const struct volume *v, const char *label, const struct config *c,
 			 char *out, size_t size);

@@ -6,11 +6,12 @@
 
 #include "token.h"
 
-static int from_keyfile(const struct keysource_ctx *ctx, struct luks *l, char *why,
-			size_t whylen)
+static int from_keyfile(const struct keysource_ctx *ctx, struct luks *l, struct ks_found *found,
+			char *why, size_t whylen)
 {
 	int r;
 
+	(void)found;
 	if (!ctx->keyfile)
 		return -ENOENT;
 	r = luks_open_passphrase(l, ctx->keyfile->buf, ctx->keyfile->len);
@@ -21,15 +22,17 @@ static int from_keyfile(const struct keysource_ctx *ctx, struct luks *l, char *w
 	return r;
 }
 
-static int from_tokens(const struct keysource_ctx *ctx, struct luks *l, char *why,
-		       size_t whylen)
+static int from_tokens(const struct keysource_ctx *ctx, struct luks *l, struct ks_found *found,
+		       char *why, size_t whylen)
 {
 	int r;
 
+	(void)found;
 	if (!ctx->tokens)
 		return -ENOENT;
-	/* systemd-tpm2 tokens are ours: never hand them to systemd's plugin */
-	r = luks_open_token(l, ctx->tpm ? TOKEN_TYPE_TPM2 : NULL);
+	/* systemd-tpm2 tokens are ours: never hand them to systemd's plugin
+	 * (with --no-tpm it would use the TPM behind our back) */
+	r = luks_open_token(l, TOKEN_TYPE_TPM2);
 	if (r == -EPERM)
 		snprintf(why, whylen, "no token could unlock it");
 	else if (r < 0 && r != -ENOENT)

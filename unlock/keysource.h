@@ -34,18 +34,26 @@ struct keysource_ctx {
 	const struct logger *log;
 };
 
+/* What a source learnt beyond the key: kcrypt's sealed secrets name the
+ * volume set they were made for (vset.h). */
+struct ks_found {
+	bool claimed;
+	unsigned char set_id[16];
+};
+
 struct keysource {
 	const char *name;
 	/* Finds the volume key (luks_open_*): returns the keyslot (>= 0);
 	 * -ENOENT with why empty when this source has nothing for the volume;
 	 * otherwise -errno with why set to one line (-EPERM: its key was
 	 * rejected). Activation is the caller's, later. */
-	int (*open)(const struct keysource_ctx *ctx, struct luks *l, char *why, size_t whylen);
+	int (*open)(const struct keysource_ctx *ctx, struct luks *l, struct ks_found *found,
+		    char *why, size_t whylen);
 };
 
 /* The TPM source (keysource_tpm2.c) and its teardown. */
-int keysource_tpm2_open(const struct keysource_ctx *ctx, struct luks *l, char *why,
-			size_t whylen);
+int keysource_tpm2_open(const struct keysource_ctx *ctx, struct luks *l, struct ks_found *found,
+			char *why, size_t whylen);
 void keysource_tpm2_release(struct tpm_state *st);
 /* The run's TPM, opened on first use (also for measurements). */
 int keysource_tpm2_get(struct tpm_state *st, const struct logger *log, struct tpm2 **out,

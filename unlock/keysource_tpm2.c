@@ -10,6 +10,7 @@
 #include "keysource.h"
 #include "token.h"
 #include "tpm2.h"
+#include "vset.h"
 
 static void load_signature(struct tpm_state *st, const struct logger *log)
 {
@@ -52,7 +53,7 @@ static int passphrase_of(const struct secret *secret, struct secret **out)
 }
 
 static int try_token(const struct keysource_ctx *ctx, struct luks *l, int id,
-		     const char *json, char *why, size_t whylen)
+		     const char *json, struct ks_found *found, char *why, size_t whylen)
 {
 	struct tpm_state *st = ctx->tpm;
 	struct token_tpm2 tok;
@@ -86,6 +87,8 @@ static int try_token(const struct keysource_ctx *ctx, struct luks *l, int id,
 	if (r < 0)
 		goto out;
 	r = luks_open_passphrase_slot(l, tok.keyslot, pass->buf, pass->len);
+	if (r >= 0)
+		found->claimed = vset_claim_parse(secret->buf, secret->len, found->set_id);
 	if (r == -EPERM)
 		snprintf(why, whylen, "token %d: the unsealed key does not open keyslot %d", id,
 			 tok.keyslot);
@@ -98,8 +101,8 @@ out:
 	return r;
 }
 
-int keysource_tpm2_open(const struct keysource_ctx *ctx, struct luks *l, char *why,
-			size_t whylen)
+int keysource_tpm2_open(const struct keysource_ctx *ctx, struct luks *l, struct ks_found *found,
+			char *why, size_t whylen)
 {
 	int last = -ENOENT;
 
@@ -111,7 +114,7 @@ int keysource_tpm2_open(const struct keysource_ctx *ctx, struct luks *l, char *w
 
 		if (luks_token_json(l, id, &json) < 0 || !token_is_tpm2(json))
 			continue;
-		r = try_token(ctx, l, id, json, why, whylen);
+		r = try_token(ctx, l, id, json, found, why, whylen);
 		if (r >= 0)
 			return r;
 		last = r;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void plan_free(struct plan *p)
 {
@@ -13,8 +14,7 @@ void plan_free(struct plan *p)
 	p->n = 0;
 }
 
-__attribute__((format(printf, 3, 4)))
-static void refuse(struct plan_step *s, enum fail_class f, const char *fmt, ...)
+void plan_refuse(struct plan_step *s, enum fail_class f, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -42,17 +42,17 @@ static void describe(const struct volume *v, const struct config *c, const char 
 	}
 	if (name) {
 		if (!identity_valid_dm_name(name)) {
-			refuse(s, FAIL_DEVICE, "'%s' is not a valid mapper name", name);
+			plan_refuse(s, FAIL_DEVICE, "'%s' is not a valid mapper name", name);
 			return;
 		}
 		snprintf(s->mapper, sizeof(s->mapper), "%s", name);
 	} else if (identity_mapper_name(v, s->label[0] ? s->label : NULL, c, s->mapper,
 					sizeof(s->mapper)) < 0) {
-		refuse(s, FAIL_DEVICE, "no valid mapper name for %s", v->devnode);
+		plan_refuse(s, FAIL_DEVICE, "no valid mapper name for %s", v->devnode);
 		return;
 	}
 	if (v->luks_version != 2)
-		refuse(s, FAIL_DEVICE,
+		plan_refuse(s, FAIL_DEVICE,
 		       "LUKS%s volume: only LUKS2 is supported (convert with 'cryptsetup convert --type luks2 %s')",
 		       v->luks_version == 1 ? "1" : "?", v->devnode);
 	else
@@ -71,19 +71,26 @@ static void refuse_duplicates(struct plan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		for (size_t j = i + 1; j < p->n; j++) {
 			struct plan_step *a = &p->steps[i], *b = &p->steps[j];
-			if (a->label[0] && !strcmp(a->label, b->label)) {
-				refuse(a, FAIL_AMBIGUOUS, "label %s is on both %s and %s: refusing to guess",
+			if (a->vol->uuid && b->vol->uuid && !strcasecmp(a->vol->uuid, b->vol->uuid)) {
+				/* a copy of a volume posing as another: open neither */
+				const char *fmt = "LUKS UUID %s is on both %s and %s: refusing to guess";
+				plan_refuse(a, FAIL_AMBIGUOUS, fmt, a->vol->uuid, a->vol->devnode,
+					    b->vol->devnode);
+				plan_refuse(b, FAIL_AMBIGUOUS, fmt, a->vol->uuid, a->vol->devnode,
+					    b->vol->devnode);
+			} else if (a->label[0] && !strcmp(a->label, b->label)) {
+				plan_refuse(a, FAIL_AMBIGUOUS, "label %s is on both %s and %s: refusing to guess",
 				       a->label, a->vol->devnode, b->vol->devnode);
-				refuse(b, FAIL_AMBIGUOUS, "label %s is on both %s and %s: refusing to guess",
+				plan_refuse(b, FAIL_AMBIGUOUS, "label %s is on both %s and %s: refusing to guess",
 				       b->label, a->vol->devnode, b->vol->devnode);
 			} else if (a->mapper[0] && !strcmp(a->mapper, b->mapper) &&
 				   (a->action != STEP_SKIP_ACTIVE || b->action != STEP_SKIP_ACTIVE)) {
 				const char *fmt = "mapper name %s would be used by both %s and %s";
 				if (a->action != STEP_SKIP_ACTIVE)
-					refuse(a, FAIL_AMBIGUOUS, fmt, a->mapper, a->vol->devnode,
+					plan_refuse(a, FAIL_AMBIGUOUS, fmt, a->mapper, a->vol->devnode,
 					       b->vol->devnode);
 				if (b->action != STEP_SKIP_ACTIVE)
-					refuse(b, FAIL_AMBIGUOUS, fmt, b->mapper, a->vol->devnode,
+					plan_refuse(b, FAIL_AMBIGUOUS, fmt, b->mapper, a->vol->devnode,
 					       b->vol->devnode);
 			}
 		}
@@ -115,7 +122,7 @@ static int add_missing(struct plan *p, const struct config *c)
 		snprintf(s->label, sizeof(s->label), "%s", label);
 		s->role = identity_role(label, c);
 		s->expected = true;
-		refuse(s, FAIL_DEVICE, "no LUKS volume with label %s was found", label);
+		plan_refuse(s, FAIL_DEVICE, "no LUKS volume with label %s was found", label);
 	}
 	return 0;
 }

@@ -20,6 +20,7 @@ enum fail_class {
 	FAIL_KEY,	/* no key source opened it */
 	FAIL_AMBIGUOUS,	/* two volumes claim one identity or name */
 	FAIL_SYSTEM,	/* I/O, memory, device-mapper */
+	FAIL_TRUST,	/* not this machine's: plaintext twin, not in the volume set */
 };
 
 struct plan_step {
@@ -47,5 +48,9 @@ int plan_build_one(const struct volume *vol, const struct config *c, const char 
 		   struct plan *out);
 
 void plan_free(struct plan *p);
+
+/* Mark s refused with a reason. */
+void plan_refuse(struct plan_step *s, enum fail_class f, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

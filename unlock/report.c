@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 
 #include "token.h"
+#include "trust.h"
 
 static const char *health_name(enum hdr_health h)
 {
@@ -43,6 +44,47 @@ static void describe_policy(struct luks *l, int id, struct token_policy *tp)
 	token_free(&t);
 }
 
+static void membership(struct luks *l, struct status_entry *e)
+{
+	unsigned char id[VSET_ID_LEN];
+	bool malformed;
+
+	if (trust_header_set(l, id, &malformed)) {
+		e->set = SET_BOUND;
+		vset_id_hex(id, e->set_id);
+	} else {
+		e->set = malformed ? SET_MALFORMED : SET_NOT_BOUND;
+	}
+}
+
+/* The set most bound volumes name (OEM first on a tie): the others do not
+ * match it. */
+static void mark_strangers(struct status_entry *e, size_t n)
+{
+	const char *set = NULL;
+	size_t best = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t votes = 0;
+
+		for (size_t j = 0; e[i].set == SET_BOUND && j < n; j++)
+			votes += e[j].set == SET_BOUND && !strcmp(e[i].set_id, e[j].set_id);
+		if (votes > best) {
+			best = votes;
+			set = e[i].set_id;
+		}
+	}
+	for (size_t i = 0; set && i < n; i++)
+		if (e[i].set == SET_BOUND && strcmp(e[i].set_id, set))
+			e[i].set = SET_NO_MATCH;
+}
+
+static const char *set_name(enum set_view v)
+{
+	static const char *const names[] = { "not bound", "bound", "does not match", "malformed" };
+	return names[v];
+}
+
 void status_gather(const struct plan *p, const struct logger *log, struct status_entry *out)
 {
 	for (size_t i = 0; i < p->n; i++) {
@@ -61,6 +103,7 @@ void status_gather(const struct plan *p, const struct logger *log, struct status
 			continue;
 		}
 		e->health = luks_health(l);
+		membership(l, e);
 		e->have_info = luks_info(l, &e->info) == 0;
 		for (size_t t = 0; e->have_info && t < e->info.ntokens; t++)
 			describe_policy(l, e->info.tokens[t].id, &e->policy[t]);
@@ -69,6 +112,7 @@ void status_gather(const struct plan *p, const struct logger *log, struct status
 			snprintf(e->error, sizeof(e->error), "%s", e->step->reason);
 		luks_free(l);
 	}
+	mark_strangers(out, p->n);
 }
 
 static void tokens_text(const struct status_entry *e, char *buf, size_t size)
@@ -113,18 +157,24 @@ void report_status_text(FILE *f, const struct status_entry *e, size_t n)
 		wl = width(wl, s->label);
 		wm = width(wm, s->mapper);
 	}
-	fprintf(f, "%-*s %-*s %-36s %-10s %-8s %-6s %-*s %s\n", wd, "DEVICE", wl, "LABEL", "UUID",
-		"ROLE", "EXPECTED", "ACTIVE", wm, "MAPPER", "TOKENS");
+	fprintf(f, "%-*s %-*s %-36s %-10s %-8s %-6s %-*s %-16s %s\n", wd, "DEVICE", wl, "LABEL",
+		"UUID", "ROLE", "EXPECTED", "ACTIVE", wm, "MAPPER", "SET", "TOKENS");
 	for (size_t i = 0; i < n; i++) {
 		const struct plan_step *s = e[i].step;
-		char tokens[256];
+		char tokens[256], set[40];
 
 		tokens_text(&e[i], tokens, sizeof(tokens));
-		fprintf(f, "%-*s %-*s %-36s %-10s %-8s %-6s %-*s %s\n", wd,
+		if (e[i].set == SET_BOUND)
+			snprintf(set, sizeof(set), "bound:%.8s", e[i].set_id);
+		else if (e[i].set == SET_NO_MATCH)
+			snprintf(set, sizeof(set), "NO MATCH:%.8s", e[i].set_id);
+		else
+			snprintf(set, sizeof(set), "%s", !s->vol ? "-" : set_name(e[i].set));
+		fprintf(f, "%-*s %-*s %-36s %-10s %-8s %-6s %-*s %-16s %s\n", wd,
 			s->vol ? s->vol->devnode : "(missing)", wl, s->label[0] ? s->label : "-",
 			s->vol && s->vol->uuid ? s->vol->uuid : "-", identity_role_name(s->role),
 			s->expected ? "yes" : "no", s->vol && s->vol->active ? "yes" : "no", wm,
-			s->mapper[0] ? s->mapper : "-", tokens);
+			s->mapper[0] ? s->mapper : "-", set, tokens);
 		if (e[i].error[0])
 			fprintf(f, "  ! %s\n", e[i].error);
 		else if (e[i].health == HDR_DEGRADED)
@@ -222,6 +272,13 @@ int report_status_json(FILE *f, const struct status_entry *e, size_t n)
 		json_object_object_add(o, "keyslots",
 				       int_array(e[i].info.keyslots, e[i].have_info ? e[i].info.nkeyslots : 0));
 		json_object_object_add(o, "tokens", toks);
+		if (e[i].step->vol) {
+			struct json_object *vs = json_object_new_object();
+
+			json_object_object_add(vs, "state", json_object_new_string(set_name(e[i].set)));
+			json_object_object_add(vs, "id", jstr(e[i].set_id));
+			json_object_object_add(o, "volume_set", vs);
+		}
 		json_object_object_add(o, "header", e[i].step->vol ?
 				       json_object_new_string(health_name(e[i].health)) : NULL);
 		json_object_object_add(o, "error", jstr(e[i].error));

@@ -21,8 +21,14 @@ struct token_policy {
 	char error[200];
 };
 
+/* Volume set membership as the header shows it (proof needs the keys:
+ * unlock-all --test). */
+enum set_view { SET_NOT_BOUND = 0, SET_BOUND, SET_NO_MATCH, SET_MALFORMED };
+
 struct status_entry {
 	const struct plan_step *step;
+	enum set_view set;
+	char set_id[33];
 	bool have_info;
 	struct luks_info info;
 	struct token_policy policy[LUKS_MAX_TOKENS];	/* parallel to info.tokens */

@@ -1,6 +1,7 @@
 #include "unlock.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,8 +11,7 @@ const char *unlock_state_name(enum step_state s)
 	return names[s];
 }
 
-/* "LABEL (device)", or just the device when it has no Kairos label */
-static const char *who(const struct plan_step *s, char *buf, size_t size)
+const char *unlock_who(const struct plan_step *s, char *buf, size_t size)
 {
 	const char *dev = s->vol ? s->vol->devnode : "-";
 
@@ -54,9 +54,11 @@ static void try_sources(const struct plan_step *s, const struct keysource_ctx *k
 	res->fail = FAIL_KEY;
 	for (size_t i = 0; i < n; i++) {
 		char why[400] = "";
-		int r = src[i].open(ks, l, why, sizeof(why));
+		struct ks_found found = { 0 };
+		int r = src[i].open(ks, l, &found, why, sizeof(why));
 
 		if (r >= 0) {
+			res->found = found;
 			res->state = RES_VERIFIED;
 			res->fail = FAIL_NONE;
 			res->keyslot = r;
@@ -64,7 +66,7 @@ static void try_sources(const struct plan_step *s, const struct keysource_ctx *k
 			res->reason[0] = '\0';
 			return;
 		}
-		log_debug(ks->log, "%s: %s: %s", who(s, w, sizeof(w)), src[i].name,
+		log_debug(ks->log, "%s: %s: %s", unlock_who(s, w, sizeof(w)), src[i].name,
 			  why[0] ? why : strerror(-r));
 		if (r == -ENOENT && !why[0])
 			continue;
@@ -113,7 +115,8 @@ static void unseal_step(const struct plan_step *s, const struct unlock_opts *o,
 	}
 	res->degraded = luks_health(l) == HDR_DEGRADED;
 	try_sources(s, ks, l, res);
-	if (res->state == RES_VERIFIED && !o->test)
+	/* held with --test too: the volume set is judged by the volume keys */
+	if (res->state == RES_VERIFIED)
 		res->held = l;
 	else
 		luks_free(l);
@@ -141,7 +144,7 @@ static void report_step(const struct plan_step *s, const struct step_result *res
 {
 	char w[300];
 
-	who(s, w, sizeof(w));
+	unlock_who(s, w, sizeof(w));
 	switch (res->state) {
 	case RES_OPENED:
 		log_info(log, "%s: opened as /dev/mapper/%s with %s (keyslot %d)", w, s->mapper,
@@ -158,7 +161,9 @@ static void report_step(const struct plan_step *s, const struct step_result *res
 		break;
 	case RES_FAILED:
 		/* an unexpected volume we cannot open is somebody else's business */
-		if (s->expected)
+		if (!s->expected && res->fail == FAIL_NONE)
+			log_info(log, "%s: not opened: %s", w, res->reason);
+		else if (s->expected)
 			log_err(log, "%s: cannot open: %s", w, res->reason);
 		else
 			log_warn(log, "%s: not opened: %s", w, res->reason);
@@ -169,23 +174,71 @@ static void report_step(const struct plan_step *s, const struct step_result *res
 /* Every key is unsealed before any volume is activated, and so before any
  * volume key is measured into PCR 15: a policy that includes PCR 15 must
  * see it untouched for every volume (design note peers-and-security §C). */
-void unlock_run(const struct plan *p, const struct unlock_opts *o,
-		const struct keysource_ctx *ks, const struct logger *log,
-		struct step_result *res)
+void unlock_unseal(const struct plan *p, const struct unlock_opts *o,
+		   const struct keysource_ctx *ks, const struct logger *log,
+		   struct step_result *res)
 {
 	for (size_t i = 0; i < p->n; i++)
 		unseal_step(&p->steps[i], o, ks, log, &res[i]);
+}
+
+void unlock_activate(const struct plan *p, const struct unlock_opts *o, const struct logger *log,
+		     struct step_result *res)
+{
 	for (size_t i = 0; i < p->n; i++) {
-		if (res[i].held)
+		if (!o->test && res[i].held && res[i].state == RES_VERIFIED)
 			activate_step(&p->steps[i], &res[i]);
 		report_step(&p->steps[i], &res[i], log);
 	}
 }
 
-void unlock_measure(const struct plan *p, const struct step_result *res, unlock_measure_fn fn,
-		    void *ctx, const struct logger *log)
+void unlock_run(const struct plan *p, const struct unlock_opts *o,
+		const struct keysource_ctx *ks, const struct logger *log,
+		struct step_result *res)
+{
+	unlock_unseal(p, o, ks, log, res);
+	unlock_activate(p, o, log, res);
+}
+
+void unlock_fail(struct step_result *res, enum fail_class f, const char *fmt, ...)
+{
+	va_list ap;
+
+	res->state = RES_FAILED;
+	res->fail = f;
+	va_start(ap, fmt);
+	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+	va_end(ap);
+	luks_free(res->held);
+	res->held = NULL;
+}
+
+size_t unlock_close(const struct plan *p, struct step_result *res, const struct logger *log)
+{
+	size_t n = 0;
+	char w[300];
+
+	for (size_t i = 0; i < p->n; i++) {
+		int r;
+
+		if (res[i].state != RES_OPENED || !res[i].held)
+			continue;
+		r = luks_deactivate(res[i].held, p->steps[i].mapper);
+		if (r < 0)
+			log_err(log, "%s: cannot close /dev/mapper/%s: %s",
+				unlock_who(&p->steps[i], w, sizeof(w)), p->steps[i].mapper, strerror(-r));
+		else
+			n++;
+		unlock_fail(&res[i], FAIL_TRUST, "closed again: the run failed closed");
+	}
+	return n;
+}
+
+int unlock_measure(const struct plan *p, const struct step_result *res, unlock_measure_fn fn,
+		   void *ctx, const struct logger *log)
 {
 	char w[300];
+	int ret = 0;
 
 	for (size_t i = 0; i < p->n; i++) {
 		char why[256] = "";
@@ -193,10 +246,13 @@ void unlock_measure(const struct plan *p, const struct step_result *res, unlock_
 		if (res[i].state != RES_OPENED || !res[i].held)
 			continue;
 		if (fn(ctx, p->steps[i].mapper, luks_uuid(res[i].held), luks_key(res[i].held), why,
-		       sizeof(why)) < 0)
+		       sizeof(why)) < 0) {
 			log_err(log, "%s: opened, but its volume key could not be measured: %s",
-				who(&p->steps[i], w, sizeof(w)), why);
+				unlock_who(&p->steps[i], w, sizeof(w)), why);
+			ret = -EIO;
+		}
 	}
+	return ret;
 }
 
 void unlock_release(struct step_result *res, size_t n)

@@ -15,6 +15,7 @@ struct step_result {
 	const char *source;	/* key source that opened it */
 	bool degraded;		/* header had one bad copy */
 	struct luks *held;	/* opened: header and volume key, until unlock_release */
+	struct ks_found found;	/* what the key source said of the volume set */
 	char reason[600];
 };
 
@@ -29,11 +30,30 @@ void unlock_run(const struct plan *p, const struct unlock_opts *o,
 		const struct keysource_ctx *ks, const struct logger *log,
 		struct step_result *res);
 
+/* unlock_run in two halves, so that the caller can judge the keys found
+ * (the volume set) before anything is activated. */
+void unlock_unseal(const struct plan *p, const struct unlock_opts *o,
+		   const struct keysource_ctx *ks, const struct logger *log,
+		   struct step_result *res);
+void unlock_activate(const struct plan *p, const struct unlock_opts *o, const struct logger *log,
+		     struct step_result *res);
+
+/* Turn a step whose key was found into a failure (its key is dropped). */
+void unlock_fail(struct step_result *res, enum fail_class f, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Fail closed: close every mapping this run opened; returns how many. */
+size_t unlock_close(const struct plan *p, struct step_result *res, const struct logger *log);
+
+/* "LABEL (device)", or the device alone. */
+const char *unlock_who(const struct plan_step *s, char *buf, size_t size);
+
 /* Measure each volume opened by unlock_run, in plan order. */
 typedef int (*unlock_measure_fn)(void *ctx, const char *name, const char *uuid,
 				 const struct secret *vk, char *why, size_t whylen);
-void unlock_measure(const struct plan *p, const struct step_result *res, unlock_measure_fn fn,
-		    void *ctx, const struct logger *log);
+/* Returns 0, or -EIO when a measurement failed (logged). */
+int unlock_measure(const struct plan *p, const struct step_result *res, unlock_measure_fn fn,
+		   void *ctx, const struct logger *log);
 
 void unlock_release(struct step_result *res, size_t n);
 

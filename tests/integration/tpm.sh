@@ -361,7 +361,7 @@ fsimg data.img COS_DATA
 run encrypt COS_DATA "${ENC[@]}" --tpm-pcrs 7 --device data.img
 check "encrypt by filesystem label: prints label:device:uuid (Kairos)" bash -c 'rc_is 0 && out_has "^COS_DATA:data.img:673d6e72-3d00-58e8-91a7-1823ff0de954$"'
 check "...LUKS2 with the label, the v5 UUID, allow-discards" bash -c 'cryptsetup luksDump data.img | grep -q "Label:.*COS_DATA" && cryptsetup luksDump data.img | grep -q "UUID:.*673d6e72-3d00-58e8-91a7-1823ff0de954" && cryptsetup luksDump data.img | grep -q "Flags:.*allow-discards"'
-check "...one keyslot (pbkdf2, 1000 iterations) and one systemd-tpm2 token, no temporary passphrase left" bash -c '[ "$(cryptsetup luksDump --dump-json-metadata data.img | jq -r "[.keyslots[]] | length")" = 1 ] && [ "$(cryptsetup luksDump --dump-json-metadata data.img | jq -r "[.tokens[]] | length")" = 1 ] && cryptsetup luksDump data.img | grep -q "Iterations: *1000"'
+check "...one keyslot (pbkdf2, 1000 iterations), one systemd-tpm2 token and its kcrypt-set binding, no temporary passphrase left" bash -c '[ "$(cryptsetup luksDump --dump-json-metadata data.img | jq -r "[.keyslots[]] | length")" = 1 ] && [ "$(cryptsetup luksDump --dump-json-metadata data.img | jq -r "[.tokens[].type] | sort | join(\",\")")" = kcrypt-set,systemd-tpm2 ] && cryptsetup luksDump data.img | grep -q "Iterations: *1000"'
 run unlock --test --no-tokens data.img "${TPMARGS[@]}"
 check "...the token opens it (kcrypt)" rc_is 0
 check "...and systemd 252's own plugin opens it" "$SD" data.img "$TCTI"

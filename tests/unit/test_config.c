@@ -69,12 +69,34 @@ static void kcrypt_block(void **state)
 				  "  debug: true\n  mapper_names:\n    COS_PERSISTENT: persistent\n"
 				  "  uuid_label_mappings:\n    COS_DATA: 1234-abcd\n"
 				  "  challenger:\n    challenger_server: http://kms\n"), 0);
-	assert_string_equal(f->c.tpm_device, "/dev/tpmrm0");
+	/* a file on a volume must not choose the TPM device (it is written to) */
+	assert_null(f->c.tpm_device);
 	assert_int_equal(f->c.timeout, 12);
 	assert_true(f->c.debug);
 	assert_string_equal(kv_get(&f->c.mapper_names, "COS_PERSISTENT"), "persistent");
 	assert_string_equal(kv_get(&f->c.uuid_labels, "COS_DATA"), "1234-abcd");
-	assert_int_equal(f->d.n, 0);
+	assert_int_equal(f->d.n, 1);
+	assert_non_null(strstr(f->d.v[0].msg, "kcrypt.tpm_device is ignored here"));
+}
+
+/* The trust settings: the kernel command line only, never a file. */
+static void trust_settings_cmdline_only(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(parse(f, "kcrypt:\n  allow_plaintext: COS_OEM\n  volume_set: auto\n"), 0);
+	assert_int_equal(f->c.allow_plaintext.n, 0);
+	assert_false(f->c.allow_plaintext_all);
+	assert_int_equal(f->d.n, 2);
+	config_parse_cmdline(&f->c, "kcrypt.allow_plaintext=COS_OEM,COS_DATA kcrypt.volume_set=required",
+			     &f->d);
+	assert_int_equal(f->c.allow_plaintext.n, 2);
+	assert_string_equal(f->c.allow_plaintext.v[1], "COS_DATA");
+	assert_true(f->c.set_required);
+	config_parse_cmdline(&f->c, "kcrypt.allow_plaintext kcrypt.volume_set=maybe", &f->d);
+	assert_true(f->c.allow_plaintext_all);
+	assert_int_equal(f->d.n, 3);
+	assert_non_null(strstr(f->d.v[2].msg, "'maybe' is not auto or required"));
 }
 
 static void later_file_wins_scalars_lists_merge(void **state)
@@ -229,6 +251,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(encrypted_partitions_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(flow_list_and_extra_partitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(trust_settings_cmdline_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(kcrypt_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(later_file_wins_scalars_lists_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(malformed_yaml_reports_line, setup, teardown),

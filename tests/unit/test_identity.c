@@ -123,6 +123,38 @@ static void dm_name_validity(void **state)
 	assert_false(identity_valid_dm_name(NULL));
 }
 
+/* The names a plaintext volume must not bear on a measured boot. */
+static void protected_names(void **state)
+{
+	struct config c;
+	char out[64];
+
+	(void)state;
+	config_init(&c);
+	strv_add(&c.encrypted, "COS_DATA");
+	assert_true(identity_protected("COS_OEM", NULL, &c, out, sizeof(out)));
+	assert_string_equal(out, "COS_OEM");
+	assert_true(identity_protected("COS_PERSISTENT_LUKS", NULL, &c, out, sizeof(out)));
+	assert_string_equal(out, "COS_PERSISTENT");
+	assert_true(identity_protected(NULL, "oem", &c, out, sizeof(out)));
+	assert_string_equal(out, "COS_OEM");
+	assert_true(identity_protected("whatever", "persistent", &c, out, sizeof(out)));
+	assert_string_equal(out, "COS_PERSISTENT");
+	assert_true(identity_protected("COS_DATA", NULL, &c, out, sizeof(out)));
+	assert_string_equal(out, "COS_DATA");
+	assert_true(identity_protected(NULL, "COS_DATA", &c, out, sizeof(out)));
+	assert_false(identity_protected("ROOT", "root", &c, out, sizeof(out)));
+	assert_false(identity_protected("COS_OEMX", "oemx", &c, out, sizeof(out)));
+	assert_false(identity_protected(NULL, NULL, &c, out, sizeof(out)));
+	assert_false(identity_plaintext_allowed("COS_OEM", &c));
+	strv_add(&c.allow_plaintext, "COS_OEM");
+	assert_true(identity_plaintext_allowed("COS_OEM", &c));
+	assert_false(identity_plaintext_allowed("COS_PERSISTENT", &c));
+	c.allow_plaintext_all = true;
+	assert_true(identity_plaintext_allowed("COS_PERSISTENT", &c));
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -131,6 +163,7 @@ int main(void)
 		cmocka_unit_test(roles),
 		cmocka_unit_test(mapper_names),
 		cmocka_unit_test(dm_name_validity),
+		cmocka_unit_test(protected_names),
 	};
 	return cmocka_run_group_tests_name("identity", tests, NULL, NULL);
 }

@@ -12,7 +12,7 @@ static struct volume vol(const char *dev, const char *label, const char *part, i
 {
 	struct volume v = { .devnode = (char *)dev, .kname = (char *)dev, .label = (char *)label,
 			    .partname = (char *)part, .luks_version = version,
-			    .uuid = (char *)"00000000-0000-0000-0000-000000000000" };
+			    .uuid = (char *)dev };	/* unique: a shared UUID is refused */
 	return v;
 }
 
@@ -46,6 +46,27 @@ static void order_roles_and_expectations(void **state)
 	assert_string_equal(p.steps[3].mapper, "COS_DATA_LUKS");
 	for (size_t i = 0; i < p.n; i++)
 		assert_int_equal(p.steps[i].action, STEP_OPEN);
+	plan_free(&p);
+	config_free(&c);
+}
+
+static void duplicate_uuids_refuse_both(void **state)
+{
+	struct volume v[] = { vol("vda2", "COS_OEM", "oem", 2), vol("vda3", "COS_PERSISTENT", NULL, 2) };
+	struct volume_list l = { v, 2 };
+	struct config c;
+	struct plan p;
+
+	(void)state;
+	v[1].uuid = v[0].uuid;	/* a copy of OEM relabelled as PERSISTENT */
+	config_init(&c);
+	assert_int_equal(plan_build(&l, &c, &p), 0);
+	assert_int_equal(p.n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(p.steps[i].action, STEP_REFUSE);
+		assert_int_equal(p.steps[i].fail, FAIL_AMBIGUOUS);
+		assert_non_null(strstr(p.steps[i].reason, "LUKS UUID vda2 is on both vda2 and vda3"));
+	}
 	plan_free(&p);
 	config_free(&c);
 }
@@ -168,6 +189,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(order_roles_and_expectations),
 		cmocka_unit_test(active_is_skipped),
+		cmocka_unit_test(duplicate_uuids_refuse_both),
 		cmocka_unit_test(duplicate_labels_refuse_both),
 		cmocka_unit_test(duplicate_mapper_names_refused),
 		cmocka_unit_test(luks1_refused_and_missing_listed),
