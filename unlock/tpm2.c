@@ -1,4 +1,5 @@
 #include "tpm2.h"
+#include "tcti.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -11,9 +12,6 @@
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
-#include <tss2/tss2_tcti_device.h>
-#include <tss2/tss2_tcti_mssim.h>
-#include <tss2/tss2_tcti_swtpm.h>
 
 #include "pcrsig.h"
 #include "policy.h"
@@ -40,70 +38,6 @@ struct tpm2 {
 	int nbanks;		/* -1 until read */
 	const struct logger *log;
 };
-
-typedef TSS2_RC (*tcti_init_fn)(TSS2_TCTI_CONTEXT *, size_t *, const char *);
-
-static int tcti_new(tcti_init_fn init, const char *conf, TSS2_TCTI_CONTEXT **out)
-{
-	size_t size = 0;
-	TSS2_TCTI_CONTEXT *ctx;
-
-	if (init(NULL, &size, conf) != TSS2_RC_SUCCESS)
-		return -EINVAL;
-	ctx = calloc(1, size);
-	if (!ctx)
-		return -ENOMEM;
-	if (init(ctx, &size, conf) != TSS2_RC_SUCCESS) {
-		free(ctx);
-		return -ENODEV;
-	}
-	*out = ctx;
-	return 0;
-}
-
-static int tcti_from_spec(const char *spec, TSS2_TCTI_CONTEXT **out, char *why, size_t whylen)
-{
-	static const struct { const char *prefix; tcti_init_fn init; } kinds[] = {
-		{ "device:", Tss2_Tcti_Device_Init },
-		{ "swtpm:", Tss2_Tcti_Swtpm_Init },
-		{ "mssim:", Tss2_Tcti_Mssim_Init },
-	};
-	const char *dev = NULL;
-	int r;
-
-	if (!spec || !*spec || !strcmp(spec, "auto")) {
-		dev = access("/dev/tpmrm0", F_OK) == 0 ? "/dev/tpmrm0" :
-		      access("/dev/tpm0", F_OK) == 0	? "/dev/tpm0" : NULL;
-		if (!dev) {
-			snprintf(why, whylen, "no TPM: neither /dev/tpmrm0 nor /dev/tpm0 exists");
-			return -ENODEV;
-		}
-	} else if (spec[0] == '/') {
-		dev = spec;
-	}
-	if (dev) {
-		if (access(dev, R_OK | W_OK) < 0) {
-			snprintf(why, whylen, "no TPM: %s: %s", dev, strerror(errno));
-			return -ENODEV;
-		}
-		r = tcti_new(Tss2_Tcti_Device_Init, dev, out);
-		if (r < 0)
-			snprintf(why, whylen, "no TPM: cannot open %s", dev);
-		return r;
-	}
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		size_t pl = strlen(kinds[i].prefix);
-		if (strncmp(spec, kinds[i].prefix, pl) != 0)
-			continue;
-		r = tcti_new(kinds[i].init, spec + pl, out);
-		if (r < 0)
-			snprintf(why, whylen, "no TPM: cannot connect to %s", spec);
-		return r == -EINVAL ? -ENODEV : r;
-	}
-	snprintf(why, whylen, "unsupported TPM device '%s' (use auto, a path, device:, swtpm: or mssim:)",
-		 spec);
-	return -EINVAL;
-}
 
 int tpm2_open(const char *spec, const struct logger *log, struct tpm2 **out, char *why,
 	      size_t whylen)

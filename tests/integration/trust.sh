@@ -133,6 +133,17 @@ cryptsetup token remove --token-id "$tok" strip2.img
 run unlock --test strip2.img --cmdline "" --config-dir cfg --tpm-device "$TCTI"
 check "...so stripping that member's binding is noticed, even alone" bash -c 'rc_is 7 && err_has "no kcrypt-set token (removed?)"'
 
+echo "== the TPM device must be a TPM (a LUKS partition named as the TPM would be overwritten)"
+b=$(digest per.img)
+for spec in "$T/per.img" "device:$T/per.img" /dev/null; do
+	run unlock --test oem.img --cmdline "" --config-dir cfg --tpm-device "$spec"
+	check "tpm device $spec: refused, not written" bash -c 'rc_is 4 && err_has "is not a TPM character device"'
+done
+check "...the image named as the TPM is untouched" test "$(digest per.img)" = "$b"
+mkdir tpmcfg && printf '#cloud-config\nkcrypt:\n  tpm_device: %s\n' "$T/per.img" >tpmcfg/1.yaml
+run unlock-all --test --cmdline "" --config-dir tpmcfg --device oem.img --device per.img
+check "kcrypt.tpm_device from a cloud-config: ignored, with a warning" bash -c 'err_has "kcrypt.tpm_device is ignored here" && ! err_has "is not a TPM character device"'
+
 echo "== plaintext downgrade (a measured UKI boot, as the efivars say)"
 # measured ARGS...: kcrypt where StubPcrKernelImage exists, as under systemd-stub
 measured() {
