@@ -71,7 +71,8 @@ setup:
 check-unit: $(UNIT_BIN)
 	sh tests/run-unit.sh $(UNIT_BIN)
 
-INTEGRATION := tests/integration/run.sh tests/integration/tpm.sh tests/integration/trust.sh
+INTEGRATION := tests/integration/run.sh tests/integration/tpm.sh tests/integration/trust.sh \
+               tests/integration/hostile.sh
 
 check-integration: $(BIN) build/sd_tpm2_open
 	sh tests/run-suites.sh $(abspath $(BIN)) $(INTEGRATION)

@@ -67,8 +67,15 @@ static int bind_one(const struct plan_step *s, struct step_result *r, const stru
 	char w[300], hex[2 * VSET_ID_LEN + 1], *json;
 	int ret = vset_wrap(key, vk->buf, vk->len, luks_uuid(r->held), s->label, &t);
 
+	struct luks *rw = NULL;
+	char lw[200];
+
 	json = ret == 0 ? vset_token_format(&t) : NULL;
-	ret = json ? luks_add_token(r->held, json) : -ENOMEM;
+	/* the header it was opened from is a read-only copy: write the disk */
+	ret = !json ? -ENOMEM : luks_load_rw(s->vol->devnode, log, &rw, lw, sizeof(lw));
+	if (ret == 0)
+		ret = luks_add_token(rw, json);
+	luks_free(rw);
 	free(json);
 	unlock_who(s, w, sizeof(w));
 	if (ret < 0) {

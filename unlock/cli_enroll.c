@@ -77,9 +77,14 @@ static int enroll_args(struct env *e, struct enroll_opts *o)
 		log_err(&e->log, "enroll: --unlock-key-file is needed to add a keyslot");
 		return EXIT_USAGE;
 	}
-	if (a->public_key_pcrs && !o->pubkey_pcr_mask) {
-		log_err(&e->log, "enroll: --public-key-pcrs: '%s' is not a list of PCRs 0..23",
-			a->public_key_pcrs);
+	if (a->public_key && a->public_key_pcrs && !o->pubkey_pcr_mask) {
+		log_err(&e->log, "enroll: --public-key-pcrs is empty: a signed policy over no PCR "
+				 "signs nothing (drop --public-key for none)");
+		return EXIT_USAGE;
+	}
+	if (!a->public_key && !o->pcr_mask) {
+		log_err(&e->log, "enroll: no --public-key and no --tpm-pcrs: the token would be bound "
+				 "to nothing");
 		return EXIT_USAGE;
 	}
 	o->device = a->pos[0];
@@ -106,7 +111,7 @@ int cli_enroll(struct env *e)
 	if (r < 0) {
 		log_err(&e->log, "%s: cannot enroll: %s", o.device, why);
 		code = r == -ENOENT || r == -EMEDIUMTYPE || r == -EPROTONOSUPPORT || r == -EBADMSG ||
-			       r == -EROFS ? EXIT_DEVICE : EXIT_KEY;
+			       r == -EROFS || r == -ENOSPC ? EXIT_DEVICE : EXIT_KEY;
 	} else if (token >= 0) {
 		log_info(&e->log, "%s: enrolled systemd-tpm2 token %d for keyslot %d", o.device, token,
 			 slot);

@@ -49,6 +49,10 @@ int cli_status(struct env *e)
 	else
 		report_status_text(stdout, ent, p.n);
 	code = errors ? EXIT_DEVICE : EXIT_OK;
+	/* a header that cannot be loaded is a device problem, even here */
+	for (size_t i = 0; i < p.n; i++)
+		if (ent[i].step->vol && (ent[i].health == HDR_DAMAGED || ent[i].health == HDR_LUKS1))
+			code = EXIT_DEVICE;
 out:
 	free(ent);
 	plan_free(&p);

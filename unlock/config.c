@@ -33,9 +33,18 @@ void diags_add(struct diags *d, const char *path, int line, const char *fmt, ...
 	va_list ap;
 	char *msg = NULL;
 
+	if (d->n > CONFIG_MAX_DIAGS)
+		return;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
+	if (d->n == CONFIG_MAX_DIAGS) {
+		path = "configuration";
+		line = 0;
+		if (asprintf(&msg, "more than %d problems: the rest is not reported",
+			     CONFIG_MAX_DIAGS) < 0)
+			msg = NULL;
+	} else if (vasprintf(&msg, fmt, ap) < 0) {
 		msg = NULL;
+	}
 	va_end(ap);
 	v = realloc(d->v, (d->n + 1) * sizeof(*v));
 	if (!v || !msg) {
@@ -125,6 +134,19 @@ static bool valid_label(const char *s)
 	return true;
 }
 
+/* false (with a diag) once the list is full */
+static bool add_capped(struct strv *out, const char *label, const char *path, int line,
+		       const char *key, struct diags *d)
+{
+	if (out->n >= CONFIG_MAX_LABELS && !strv_contains(out, label)) {
+		diags_add(d, path, line, "%s: more than %d labels: the rest is ignored", key,
+			  CONFIG_MAX_LABELS);
+		return false;
+	}
+	strv_add_unique(out, label);
+	return true;
+}
+
 static void add_label_list(struct strv *out, const struct ynode *seq, const char *path,
 			   const char *key, struct diags *d)
 {
@@ -141,7 +163,8 @@ static void add_label_list(struct strv *out, const struct ynode *seq, const char
 			diags_add(d, path, it->line, "%s: item %zu is not a valid label", key, i + 1);
 			continue;
 		}
-		strv_add_unique(out, it->str);
+		if (!add_capped(out, it->str, path, it->line, key, d))
+			break;
 	}
 }
 
@@ -185,12 +208,27 @@ static void parse_install(struct config *c, const struct ynode *inst, const char
 				  "install.extra-partitions: item %zu has no valid label", i + 1);
 			continue;
 		}
-		strv_add_unique(&c->extra_labels, label->str);
+		if (!add_capped(&c->extra_labels, label->str, path, label->line,
+				"install.extra-partitions", d))
+			break;
 	}
 }
 
+/* As dm-ioctl takes them (DM_NAME_LEN 128 with the NUL, no '/'). */
+static bool valid_dm_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 127 || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (!isgraph((unsigned char)*s) || *s == '/')
+			return false;
+	return true;
+}
+
 static void parse_string_map(struct kv *out, const struct ynode *map, const char *path,
-			     const char *key, struct diags *d)
+			     const char *key, bool names, struct diags *d)
 {
 	if (!mapping_or_diag(map, path, key, d))
 		return;
@@ -199,6 +237,11 @@ static void parse_string_map(struct kv *out, const struct ynode *map, const char
 		if (k->type != Y_SCALAR || !v || v->type != Y_SCALAR || !valid_label(k->str) ||
 		    !*v->str) {
 			diags_add(d, path, k->line, "%s: entry %zu is not 'LABEL: value'", key, i / 2 + 1);
+			continue;
+		}
+		if (names && !valid_dm_name(v->str)) {
+			diags_add(d, path, v->line, "%s: '%s' is not a valid device-mapper name", key,
+				  v->str);
 			continue;
 		}
 		kv_set(out, k->str, v->str);
@@ -228,9 +271,9 @@ static void parse_kcrypt(struct config *c, const struct ynode *k, const char *pa
 	if (!mapping_or_diag(k, path, "kcrypt", d))
 		return;
 	parse_string_map(&c->uuid_labels, ytree_get(k, "uuid_label_mappings"), path,
-			 "kcrypt.uuid_label_mappings", d);
+			 "kcrypt.uuid_label_mappings", false, d);
 	parse_string_map(&c->mapper_names, ytree_get(k, "mapper_names"), path,
-			 "kcrypt.mapper_names", d);
+			 "kcrypt.mapper_names", true, d);
 
 	/* a file on a volume must not pick the device we write TPM commands to */
 	n = ytree_get(k, "tpm_device");
@@ -297,9 +340,10 @@ static void add_label_words(struct strv *out, const char *val, const char *key, 
 	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
 		while (*w == ' ')
 			w++;
-		if (valid_label(w))
-			strv_add_unique(out, w);
-		else
+		if (valid_label(w)) {
+			if (!add_capped(out, w, "kernel command line", 0, key, d))
+				break;
+		} else
 			diags_add(d, "kernel command line", 0, "%s: '%s' is not a valid label", key, w);
 	}
 	free(copy);
@@ -354,8 +398,13 @@ static void cmdline_key(struct config *c, const char *key, const char *val, stru
 			add_label_words(&c->encrypted, val, "kcrypt.encrypted_partitions", d);
 	} else if ((sub = strchr(key, '.')) && sub[1] && val && *val) {
 		size_t plen = (size_t)(sub - key);
-		if (plen == strlen("mapper_names") && !strncmp(key, "mapper_names", plen))
-			kv_set(&c->mapper_names, sub + 1, val);
+		if (plen == strlen("mapper_names") && !strncmp(key, "mapper_names", plen)) {
+			if (valid_dm_name(val))
+				kv_set(&c->mapper_names, sub + 1, val);
+			else
+				diags_add(d, src, 0, "kcrypt.mapper_names.%s: '%s' is not a valid "
+						     "device-mapper name", sub + 1, val);
+		}
 		else if (plen == strlen("uuid_label_mappings") &&
 			 !strncmp(key, "uuid_label_mappings", plen))
 			kv_set(&c->uuid_labels, sub + 1, val);

@@ -12,6 +12,10 @@
 /* A config file larger than this is refused unread (Kairos configs are KBs) */
 #define CONFIG_MAX_FILE_SIZE (1024 * 1024)
 #define CONFIG_DEFAULT_TIMEOUT 30
+/* Kairos machines list a handful of labels; a file listing thousands is
+ * hostile, and each label costs a scan of the list */
+#define CONFIG_MAX_LABELS 256
+#define CONFIG_MAX_DIAGS 64
 
 struct config {
 	struct strv encrypted;	  /* install.encrypted_partitions: labels */

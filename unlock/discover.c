@@ -181,10 +181,12 @@ static int probe_into(const char *path, const char *sysfs, bool explicit,
 	else if (r == -EUCLEAN)
 		log_warn(log, "%s: several signatures found (LUKS and another), skipped", path);
 	else if (explicit)
-		log_err(log, "%s: %s", path, r == -ENOENT ? "no such device" : strerror(-r));
+		log_err(log, "%s: %s", path, r == -ENOENT ? "no such device" :
+					      r == -EISDIR ? "is a directory, not a device" : strerror(-r));
 	else
 		log_debug(log, "%s: cannot probe: %s", path, strerror(-r));
-	return 0;
+	/* an explicit path that could not be probed at all is an error */
+	return r == -EMEDIUMTYPE || r == -EUCLEAN || !explicit ? 0 : 1;
 }
 
 int discover_scan(const struct discover_opts *o, const struct logger *log,
@@ -198,10 +200,10 @@ int discover_scan(const struct discover_opts *o, const struct logger *log,
 	memset(out, 0, sizeof(*out));
 	if (o->devices) {
 		for (size_t i = 0; i < o->devices->n && r == 0; i++) {
-			size_t before = out->n;
 			r = probe_into(o->devices->v[i], o->sysfs, true, log, out);
-			if (r == 0 && out->n == before && o->errors && access(o->devices->v[i], R_OK) < 0)
+			if (r > 0 && o->errors)
 				(*o->errors)++;
+			r = r > 0 ? 0 : r;
 		}
 		return r;
 	}
@@ -211,7 +213,8 @@ int discover_scan(const struct discover_opts *o, const struct logger *log,
 	blkid_probe_all(cache);
 	it = blkid_dev_iterate_begin(cache);
 	while (r == 0 && blkid_dev_next(it, &dev) == 0)
-		r = probe_into(blkid_dev_devname(dev), o->sysfs, false, log, out);
+		if ((r = probe_into(blkid_dev_devname(dev), o->sysfs, false, log, out)) > 0)
+			r = 0;
 	blkid_dev_iterate_end(it);
 	blkid_put_cache(cache);
 	return r;
@@ -226,9 +229,32 @@ void fsinfo_clear(struct fsinfo *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* LUKS' own magic, primary ("LUKS\xba\xbe" at 0) or a LUKS2 secondary
+ * ("SKUL\xba\xbe" at one of the offsets LUKS2 allows): libblkid may name
+ * another type when a stray signature wins, and encrypt must not format
+ * over a volume that still opens. */
+static bool has_luks_magic(const char *path)
+{
+	static const unsigned char primary[6] = { 'L', 'U', 'K', 'S', 0xba, 0xbe },
+				   secondary[6] = { 'S', 'K', 'U', 'L', 0xba, 0xbe };
+	unsigned char buf[6];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	bool found = false;
+
+	if (fd < 0)
+		return false;
+	if (pread(fd, buf, 6, 0) == 6 && !memcmp(buf, primary, 6))
+		found = true;
+	for (off_t off = 0x4000; !found && off <= 0x400000; off *= 2)
+		found = pread(fd, buf, 6, off) == 6 && !memcmp(buf, secondary, 6);
+	close(fd);
+	return found;
+}
+
 static int probe_fs(const char *path, struct fsinfo *f)
 {
 	blkid_probe pr;
+	int r;
 
 	memset(f, 0, sizeof(*f));
 	f->devnode = strdup(path);
@@ -241,10 +267,13 @@ static int probe_fs(const char *path, struct fsinfo *f)
 	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_LABEL | BLKID_SUBLKS_TYPE);
 	blkid_probe_enable_partitions(pr, 1);
 	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
-	if (blkid_do_safeprobe(pr) == 0) {
+	r = blkid_do_safeprobe(pr);
+	if (r == 0) {
 		f->type = probe_value(pr, "TYPE");
 		f->label = probe_value(pr, "LABEL");
 	}
+	f->ambiguous = r == -2;
+	f->luks_magic = has_luks_magic(path);
 	f->partname = probe_value(pr, "PART_ENTRY_NAME");
 	blkid_free_probe(pr);
 	return 0;

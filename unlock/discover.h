@@ -28,6 +28,8 @@ struct fsinfo {
 	char *type;		/* "ext4", "crypto_LUKS", NULL when nothing */
 	char *label;		/* filesystem (or LUKS2) label */
 	char *partname;		/* GPT partition name */
+	bool ambiguous;		/* libblkid found several signatures */
+	bool luks_magic;	/* a LUKS header magic (either copy) is there */
 };
 
 void fsinfo_clear(struct fsinfo *f);

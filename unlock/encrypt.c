@@ -55,8 +55,15 @@ static int find(const struct encrypt_opts *o, char *dev, size_t size, char *why,
 			break;
 		}
 		snprintf(dev, size, "%s", fs[i].devnode);
-		if (fs[i].type && !strcmp(fs[i].type, "crypto_LUKS")) {
-			snprintf(why, whylen, "%s (%s) is a LUKS volume already", dev, o->label);
+		if ((fs[i].type && !strcmp(fs[i].type, "crypto_LUKS")) || fs[i].luks_magic) {
+			snprintf(why, whylen, "%s (%s) is a LUKS volume already%s", dev, o->label,
+				 fs[i].type && strcmp(fs[i].type, "crypto_LUKS") ?
+				 " (whatever else libblkid sees on it)" : "");
+			r = -EEXIST;
+		} else if (fs[i].ambiguous) {
+			snprintf(why, whylen, "%s (%s) holds several signatures (libblkid cannot tell "
+					      "what it is): refusing to format it; wipe it first", dev,
+				 o->label);
 			r = -EEXIST;
 		}
 	}

@@ -1,6 +1,10 @@
 #include "enroll.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +230,28 @@ int enroll_seal(const struct enroll_opts *o, const struct logger *log, struct to
 	return r;
 }
 
+/* Before the TPM is asked anything: a header we could not write, or no
+ * free keyslot, would fail late with libcryptsetup's bare errno. */
+static int writable(const char *dev, struct luks *l, char *why, size_t whylen)
+{
+	struct luks_info info;
+	int ro = 0, fd = open(dev, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 || (ioctl(fd, BLKROGET, &ro) == 0 && ro)) {
+		snprintf(why, whylen, "cannot write its header: %s",
+			 fd < 0 ? strerror(errno) : "read-only block device");
+		if (fd >= 0)
+			close(fd);
+		return -EROFS;
+	}
+	close(fd);
+	if (luks_info(l, &info) == 0 && info.nkeyslots >= LUKS_MAX_SLOTS) {
+		snprintf(why, whylen, "no free keyslot (all %d are in use)", LUKS_MAX_SLOTS);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
 /* The set the volume is bound to, from its binding and the volume key the
  * unlock key opened: a new token's secret then names it. */
 static int set_of(const struct enroll_opts *o, struct luks *l, unsigned char id[VSET_ID_LEN],
@@ -275,7 +301,7 @@ int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *toke
 	int r;
 
 	*token_id = *keyslot = -1;
-	r = luks_load(o->device, log, &l, why, whylen);
+	r = luks_load_rw(o->device, log, &l, why, whylen);
 	if (r < 0)
 		goto out;
 	if (luks_health(l) != HDR_OK) {
@@ -283,6 +309,9 @@ int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *toke
 		r = -EROFS;
 		goto out;
 	}
+	r = writable(o->device, l, why, whylen);
+	if (r < 0)
+		goto out;
 	r = luks_open_passphrase(l, o->unlock_key->buf, o->unlock_key->len);
 	if (r < 0) {
 		snprintf(why, whylen, "the unlock key opens no keyslot");

@@ -15,7 +15,8 @@ int file_read_text(const char *path, size_t max, char **out)
 	struct stat st;
 	char *buf = NULL;
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+	/* O_NONBLOCK: a FIFO in place of a key must not hang us before fstat */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), r = 0;
 
 	*out = NULL;
 	if (fd < 0)

@@ -21,9 +21,25 @@ void log_close(struct logger *log)
 	log->kmsg_fd = -1;
 }
 
+/* Newlines become spaces, other control bytes \xNN. */
+static void sanitize(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < size; p++) {
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			out[o++] = ' ';
+		else if (*p < 0x20 || *p == 0x7f)
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", *p);
+		else
+			out[o++] = (char)*p;
+	}
+	out[o] = '\0';
+}
+
 void log_msg(const struct logger *log, enum log_level level, const char *fmt, ...)
 {
-	char line[1024];
+	char line[1024], clean[1024];
 	va_list ap;
 	int n;
 
@@ -34,19 +50,18 @@ void log_msg(const struct logger *log, enum log_level level, const char *fmt, ..
 	va_end(ap);
 	if (n < 0)
 		return;
-	/* one line per event: a message must never forge a second one */
-	for (char *p = line; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	/* one line per event: a message must never forge a second one, and a
+	 * label off a disk must not drive the console (escape sequences) */
+	sanitize(line, clean, sizeof(clean));
 
 	if (!log->quiet || level <= LOG_ERR)
 		fprintf(stderr, "kcrypt: %s%s\n",
-			level == LOG_WARN ? "warning: " : level == LOG_DEBUG ? "debug: " : "", line);
+			level == LOG_WARN ? "warning: " : level == LOG_DEBUG ? "debug: " : "", clean);
 	if (log->kmsg_fd >= 0) {
 		/* one write() per record: kmsg takes a record per write, and
 		 * dprintf() gives up on it (kmsg refuses the lseek glibc tries) */
 		char rec[1100];
-		int len = snprintf(rec, sizeof(rec), "<%d>kcrypt: %s\n", (int)level, line);
+		int len = snprintf(rec, sizeof(rec), "<%d>kcrypt: %s\n", (int)level, clean);
 		if (len > 0)
 			(void)!write(log->kmsg_fd, rec, (size_t)len < sizeof(rec) ? (size_t)len : sizeof(rec) - 1);
 	}

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,33 +44,57 @@ static void cs_log(int level, const char *msg, void *usrptr)
 	log_debug(log, "libcryptsetup: %s", line);
 }
 
-static int copy_metadata(int from, uint64_t size, int *out)
+static int copy_range(int from, int to, uint64_t off, uint64_t size)
 {
 	char buf[65536];
 	uint64_t done = 0;
-	int fd = memfd_create("kcrypt-luks2-header", MFD_CLOEXEC);
 
-	if (fd < 0)
-		return -errno;
 	while (done < size) {
 		size_t want = size - done < sizeof(buf) ? (size_t)(size - done) : sizeof(buf);
-		ssize_t r = pread(from, buf, want, (off_t)done);
+		ssize_t r = pread(from, buf, want, (off_t)(off + done));
+
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break;	/* short device: libcryptsetup will say what is missing */
-		if (write(fd, buf, (size_t)r) != r) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
+		if (pwrite(to, buf, (size_t)r, (off_t)(off + done)) != r)
+			return -errno;
 		done += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* A sparse in-memory copy of what libcryptsetup reads: both header copies
+ * and the keyslot areas the header names. Whatever libcryptsetup then
+ * "repairs" lands here, never on the disk. */
+static int copy_metadata(int from, const struct hdr_state *st, int *out)
+{
+	uint64_t devsize = 0, size;
+	struct stat sb;
+	int fd = memfd_create("kcrypt-luks2-header", MFD_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(from, &sb) == 0 && S_ISREG(sb.st_mode))
+		devsize = (uint64_t)sb.st_size;
+	else if (ioctl(from, BLKGETSIZE64, &devsize) < 0)
+		devsize = 0;
+	/* never more than the device holds, whatever the JSON claims */
+	size = devsize && st->metadata_size > devsize ? devsize : st->metadata_size;
+	r = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+	if (r == 0)
+		r = copy_range(from, fd, 0, 2 * st->hdr_size);
+	for (size_t i = 0; r == 0 && i < st->nareas; i++)
+		r = copy_range(from, fd, st->areas[i].offset, st->areas[i].size);
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	*out = fd;
 	return 0;
 }
 
-static int classify(int fd, struct luks *l, char *why, size_t whylen)
+static int classify(int fd, struct luks *l, bool rw, char *why, size_t whylen)
 {
 	struct hdr_state st;
 	int r = luks_hdr_check(fd, &st);
@@ -92,7 +118,11 @@ static int classify(int fd, struct luks *l, char *why, size_t whylen)
 	case HDR_DEGRADED:
 		log_warn(l->log, "%s LUKS2 header copy is damaged or stale; using the %s copy without repairing (run 'cryptsetup repair')",
 			 st.primary_ok ? "secondary" : "primary", st.primary_ok ? "primary" : "secondary");
-		r = copy_metadata(fd, st.metadata_size ? st.metadata_size : 16u << 20, &l->memfd);
+		if (rw) {
+			snprintf(why, whylen, "LUKS2 header has a damaged copy: run 'cryptsetup repair' first");
+			return -EROFS;
+		}
+		r = copy_metadata(fd, &st, &l->memfd);
 		if (r == 0 && !st.primary_ok) {
 			/* A bad primary area may still hold another signature
 			 * (the filesystem an interrupted encrypt replaced), which
@@ -102,14 +132,21 @@ static int classify(int fd, struct luks *l, char *why, size_t whylen)
 			if (pwrite(l->memfd, zero, sizeof(zero), 0) != (ssize_t)sizeof(zero))
 				r = -EIO;
 		}
+		if (r < 0)
+			snprintf(why, whylen, "cannot copy the LUKS2 header: %s", strerror(-r));
 		return r;
 	default:
-		return 0;
+		/* healthy, but its JSON may still be something libcryptsetup
+		 * rewrites on load: a read-only load works on a copy too */
+		r = rw ? 0 : copy_metadata(fd, &st, &l->memfd);
+		if (r < 0)
+			snprintf(why, whylen, "cannot copy the LUKS2 header: %s", strerror(-r));
+		return r;
 	}
 }
 
-int luks_load(const char *path, const struct logger *log, struct luks **out, char *why,
-	      size_t whylen)
+static int load(const char *path, bool rw, const struct logger *log, struct luks **out,
+		char *why, size_t whylen)
 {
 	struct luks *l = calloc(1, sizeof(*l));
 	char hdrpath[64];
@@ -127,7 +164,7 @@ int luks_load(const char *path, const struct logger *log, struct luks **out, cha
 		snprintf(why, whylen, "%s", r == -ENOENT ? "no such device" : strerror(-r));
 		goto out;
 	}
-	r = classify(fd, l, why, whylen);
+	r = classify(fd, l, rw, why, whylen);
 	if (r < 0)
 		goto out;
 	if (l->memfd >= 0) {
@@ -154,6 +191,18 @@ out:
 		close(fd);
 	luks_free(l);
 	return r;
+}
+
+int luks_load(const char *path, const struct logger *log, struct luks **out, char *why,
+	      size_t whylen)
+{
+	return load(path, false, log, out, why, whylen);
+}
+
+int luks_load_rw(const char *path, const struct logger *log, struct luks **out, char *why,
+		 size_t whylen)
+{
+	return load(path, true, log, out, why, whylen);
 }
 
 void luks_free(struct luks *l)

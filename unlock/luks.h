@@ -30,12 +30,16 @@ struct luks_info {
 	size_t ntokens;
 };
 
-/* Load the header. Never writes: a degraded header (one bad or stale copy)
- * is loaded from an in-memory copy. Returns 0, or -ENOENT (no such device),
+/* Load the header. Never writes: libcryptsetup works on an in-memory copy
+ * of the metadata (a degraded header, one bad or stale copy, included). Returns 0, or -ENOENT (no such device),
  * -EMEDIUMTYPE (not LUKS), -EPROTONOSUPPORT (LUKS1), -EBADMSG (no valid
  * header copy), other -errno. why gets a short explanation. */
 int luks_load(const char *path, const struct logger *log, struct luks **out, char *why,
 	      size_t whylen);
+/* For enrollment, which writes: the device itself, and only when both
+ * copies are healthy (-EROFS otherwise, "run cryptsetup repair"). */
+int luks_load_rw(const char *path, const struct logger *log, struct luks **out, char *why,
+		 size_t whylen);
 void luks_free(struct luks *l);
 enum hdr_health luks_health(const struct luks *l);
 

@@ -89,24 +89,54 @@ static int read_at(int fd, unsigned char *buf, size_t len, uint64_t off, size_t 
 	return 0;
 }
 
-/* keyslots_size from the JSON area of a valid copy */
-static uint64_t keyslots_size(const unsigned char *copy, uint64_t hdr_size)
+static uint64_t json_u64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return 0;
+	return strtoull(json_object_get_string(v), NULL, 10);
+}
+
+/* keyslots_size and the keyslot areas from the JSON area of a valid copy;
+ * everything bounded by the metadata size, which libcryptsetup bounds. */
+static void parse_layout(const unsigned char *copy, uint64_t hdr_size, struct hdr_state *st)
 {
 	size_t jlen = (size_t)(hdr_size - LUKS2_BIN_HDR_SIZE);
 	const char *json = (const char *)copy + LUKS2_BIN_HDR_SIZE;
 	struct json_tokener *tok = json_tokener_new();
-	struct json_object *root = NULL, *cfg, *ks;
-	uint64_t v = 0;
+	struct json_object *root = NULL, *cfg, *slots;
+	uint64_t ks = 0;
 
+	st->nareas = 0;
 	if (!tok)
-		return 0;
+		return;
 	root = json_tokener_parse_ex(tok, json, (int)strnlen(json, jlen));
 	json_tokener_free(tok);
-	if (root && json_object_object_get_ex(root, "config", &cfg) &&
-	    json_object_object_get_ex(cfg, "keyslots_size", &ks))
-		v = strtoull(json_object_get_string(ks), NULL, 10);
+	if (root && json_object_object_get_ex(root, "config", &cfg))
+		ks = json_u64(cfg, "keyslots_size");
+	if (ks > LUKS2_MAX_KEYSLOTS_SIZE)
+		ks = LUKS2_MAX_KEYSLOTS_SIZE;
+	st->metadata_size = 2 * hdr_size + ks;
+	if (root && json_object_object_get_ex(root, "keyslots", &slots) &&
+	    json_object_is_type(slots, json_type_object)) {
+		json_object_object_foreach(slots, key, ko) {
+			struct json_object *area;
+			uint64_t off, size;
+
+			(void)key;
+			if (st->nareas >= HDR_MAX_AREAS ||
+			    !json_object_object_get_ex(ko, "area", &area))
+				continue;
+			off = json_u64(area, "offset");
+			size = json_u64(area, "size");
+			if (off < 2 * hdr_size || size == 0 || off > st->metadata_size ||
+			    size > st->metadata_size - off)
+				continue;	/* libcryptsetup refuses such a slot itself */
+			st->areas[st->nareas++] = (struct hdr_area){ off, size };
+		}
+	}
 	json_object_put(root);
-	return v;
 }
 
 static int check_copy(int fd, uint64_t off, bool secondary, unsigned char **buf,
@@ -179,11 +209,11 @@ int luks_hdr_check(int fd, struct hdr_state *st)
 	if (p && (!s || pseq >= sseq)) {
 		st->hdr_size = psize;
 		st->good_offset = 0;
-		st->metadata_size = 2 * psize + keyslots_size(p, psize);
+		parse_layout(p, psize, st);
 	} else if (s) {
 		st->hdr_size = ssize;
 		st->good_offset = ssize;
-		st->metadata_size = 2 * ssize + keyslots_size(s, ssize);
+		parse_layout(s, ssize, st);
 	}
 out:
 	free(p);

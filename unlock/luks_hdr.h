@@ -18,12 +18,24 @@ enum hdr_health {
 	HDR_DAMAGED,	/* LUKS2 magic found, no copy valid */
 };
 
+/* libcryptsetup's bound on the keyslots area (LUKS2_MAX_KEYSLOTS_SIZE) */
+#define LUKS2_MAX_KEYSLOTS_SIZE (128u << 20)
+#define HDR_MAX_AREAS 32
+
+/* A byte range of the header device that libcryptsetup reads. */
+struct hdr_area {
+	uint64_t offset, size;
+};
+
 struct hdr_state {
 	enum hdr_health health;
 	bool primary_ok, secondary_ok;
 	uint64_t hdr_size;	/* of the valid copy */
 	uint64_t good_offset;	/* where the valid copy starts */
-	uint64_t metadata_size;	/* 2 * hdr_size + keyslots area, from the JSON */
+	uint64_t metadata_size;	/* 2 * hdr_size + keyslots area, from the JSON,
+				 * at most LUKS2_MAX_KEYSLOTS_SIZE of it */
+	struct hdr_area areas[HDR_MAX_AREAS];	/* the keyslots' areas, inside it */
+	size_t nareas;
 };
 
 /* Check one header copy at buf (hdr_size bytes read from expect_offset). */

@@ -211,9 +211,9 @@ int trust_volume_set(const struct plan *p, struct step_result *res, bool require
 		log_info(log, "%zu volume(s) proved their membership of volume set %.8s", n, hex);
 		a->have = true;
 		memcpy(a->id, v.id, VSET_ID_LEN);
-	} else if (v.legacy) {
-		log_warn(log, "WARNING: %zu volume(s) are not bound to a volume set: a swapped volume "
-			      "would go unnoticed; bind them with 'kcrypt bind'", n);
+	} else if (v.legacy && n > 1) {
+		log_warn(log, "%zu volumes are NOT BOUND to a volume set: a swapped volume would go "
+			      "unnoticed; bind them with 'kcrypt bind'", n);
 	}
 out:
 	free(m);

@@ -108,7 +108,7 @@ rm -f old-oem.img old-per.img
 mkluks old-oem.img COS_OEM
 mkluks old-per.img COS_PERSISTENT
 run unlock-all --test --key-file key --cmdline "" --config-dir nocfg-missing --tpm-device "$TCTI" --device old-oem.img --device old-per.img
-check "unbound set: opens, with a warning naming the command" bash -c 'rc_is 0 && err_has "WARNING: 2 volume(s) are not bound to a volume set" && err_has "kcrypt bind"'
+check "unbound set: opens, with a warning naming the command" bash -c 'rc_is 0 && err_has "warning: 2 volumes are NOT BOUND to a volume set" && err_has "kcrypt bind"'
 printf 'kcrypt.volume_set=required\n' >strict
 run unlock-all --test --key-file key --cmdline strict --config-dir nocfg-missing --tpm-device "$TCTI" --device old-oem.img --device old-per.img
 check "kcrypt.volume_set=required: an unbound set is refused" bash -c 'rc_is 7 && err_has "not bound and kcrypt.volume_set=required"'
