@@ -23,7 +23,7 @@ endif
 # Modules of the binary; cli*.c (argv, the verbs, main()) only link into it.
 MODS     := log secret strv yamltree config config_load identity discover plan \
             luks_hdr luks files codec token policy pcrsig tpm2 keysource keysource_tpm2 \
-            unlock report enroll measure encrypt vset trust runall setkey bind tcti
+            unlock report enroll measure encrypt vset trust runall setkey bind tcti tpm2_unseal tpm2_pcr tpm2_seal
 OBJS     := $(MODS:%=$(BUILD)/%.o)
 CLI_OBJS := $(BUILD)/cli.o $(BUILD)/cli_unlock.o $(BUILD)/cli_enroll.o
 BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)

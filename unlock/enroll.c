@@ -84,7 +84,10 @@ static int verify(struct tpm2 *tpm, const struct enroll_opts *o, const struct to
 	return r;
 }
 
-static bool already_enrolled(struct luks *l, const unsigned char hash[32], int *id)
+/* A token with this policy that still loads on this TPM: after a TPM clear
+ * (or on another TPM) an old token has the same policy hash but is dead. */
+static bool already_enrolled(struct tpm2 *tpm, struct luks *l, const unsigned char hash[32],
+			     int *id, const struct logger *log)
 {
 	for (int i = 0; i < LUKS_MAX_TOKENS; i++) {
 		const char *json;
@@ -96,6 +99,11 @@ static bool already_enrolled(struct luks *l, const unsigned char hash[32], int *
 		    token_parse(json, &t, why, sizeof(why)) < 0)
 			continue;
 		same = t.nshards == 1 && !memcmp(t.shard[0].policy_hash, hash, 32);
+		if (same && tpm2_token_loads(tpm, &t, why, sizeof(why)) < 0) {
+			log_info(log, "token %d has this policy but does not load on this TPM (cleared "
+				      "or replaced): enrolling a new one", i);
+			same = false;
+		}
 		token_free(&t);
 		if (same) {
 			*id = i;
@@ -325,7 +333,7 @@ int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *toke
 	r = prepare(&opts, log, &tpm, &tok, why, whylen);
 	if (r < 0)
 		goto out;
-	if (already_enrolled(l, tok.shard[0].policy_hash, token_id)) {
+	if (already_enrolled(tpm, l, tok.shard[0].policy_hash, token_id, log)) {
 		log_info(log, "%s: a systemd-tpm2 token with this policy is already enrolled (token %d)",
 			 o->device, *token_id);
 		*token_id = -1;

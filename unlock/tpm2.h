@@ -48,6 +48,10 @@ int tpm2_pcr_banks(struct tpm2 *t, uint16_t *algs, size_t max, char *why, size_t
 int tpm2_pcr_extend(struct tpm2 *t, int pcr, const uint16_t *algs,
 		    const unsigned char (*digest)[64], size_t n, char *why, size_t whylen);
 
+/* 0 when every shard of tok loads under its parent on this TPM; -ENOENT
+ * when it does not (sealed on another TPM, or before a TPM clear). */
+int tpm2_token_loads(struct tpm2 *t, const struct token_tpm2 *tok, char *why, size_t whylen);
+
 struct tpm2_seal_out {
 	unsigned char *blob;	/* TPM2B_PRIVATE || TPM2B_PUBLIC, malloc'd */
 	size_t len;

@@ -130,6 +130,18 @@ check "control: the token opens it with the TPM" rc_is 0
 run unlock --test --no-tpm tpm.img "${NC[@]}" --tpm-device "$TCTI"
 check "--no-tpm: the systemd-tpm2 token is not used by anyone" bash -c 'rc_is 4 && ! err_has "verified"'
 
+echo "== 9.7 reenroll_after_tpm_clear_enrolls"
+run enroll tpm.img --tpm --tpm-pcrs 7 --unlock-key-file key --tpm-device "$TCTI"
+check "control: the same policy again is a no-op" bash -c 'rc_is 0 && err_has "already enrolled"'
+tpm2_clear >/dev/null	# a new storage seed; the PCRs are as they were
+run unlock --test tpm.img "${NC[@]}" --tpm-device "$TCTI"
+check "after tpm2_clear the old token no longer opens it" bash -c '! rc_is 0'
+run enroll tpm.img --tpm --tpm-pcrs 7 --unlock-key-file key --tpm-device "$TCTI"
+check "re-enroll after the clear: a new token (the old one does not load here)" bash -c 'rc_is 0 && err_has "does not load on this TPM" && err_has "enrolled systemd-tpm2 token"'
+tpm_flush
+run unlock --test tpm.img "${NC[@]}" --tpm-device "$TCTI"
+check "...and the TPM opens the volume again" rc_is 0
+
 echo "== 9.8 the_initrd_opens_only_expected_volumes"
 mkluks stick.img OTHER_STICK
 mkdir datacfg && printf '#cloud-config\ninstall:\n  encrypted_partitions: [COS_DATA]\n' >datacfg/1.yaml

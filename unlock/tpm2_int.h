@@ -1,0 +1,59 @@
+/* Inside the TPM module: the context and the per-operation state that
+ * tpm2.c (context, parents, loading), tpm2_unseal.c, tpm2_pcr.c and
+ * tpm2_seal.c share. Nothing outside unlock/tpm2*.c includes it. */
+#ifndef KCRYPT_TPM2_INT_H
+#define KCRYPT_TPM2_INT_H
+
+#include <stdbool.h>
+
+#include <tss2/tss2_esys.h>
+
+#include "tpm2.h"
+
+#define PCR_CHANGED_RETRIES 10
+
+/* A TPM-verified PCR signature: the ticket is not bound to a session, so
+ * one VerifySignature serves every volume sealed to the same key and state. */
+struct verified {
+	bool valid;
+	unsigned char pkfp[32];
+	uint32_t exponent;
+	TPM2B_DIGEST approved;
+	TPM2B_NAME name;
+	TPMT_TK_VERIFIED ticket;
+};
+
+struct tpm2 {
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_CONTEXT *esys;
+	ESYS_TR primary[2];	/* legacy transient parents by enum token_alg */
+	struct verified verified;
+	uint16_t banks[8];	/* active PCR banks, read once */
+	int nbanks;		/* -1 until read */
+	const struct logger *log;
+};
+
+/* Everything one unseal holds; released on every path. */
+struct op {
+	struct tpm2 *t;
+	ESYS_TR parent, object, hmac, policy, ext;
+	bool parent_is_srk;
+	char *why;
+	size_t whylen;
+};
+
+/* salted, encrypting HMAC sessions: AES-128-CFB */
+extern const TPMT_SYM_DEF tpm2_session_sym;
+
+TSS2_RC legacy_primary(struct tpm2 *t, enum token_alg alg, ESYS_TR *out);
+void op_flush(ESYS_CONTEXT *esys, ESYS_TR *h);
+void op_release(struct op *o);
+uint32_t tpm_property(struct tpm2 *t, TPM2_PT prop);
+/* Map a TPM error to -errno and one line in o->why. */
+int tpm_fail(struct op *o, const char *step, TSS2_RC rc);
+int get_parent(struct op *o, const struct token_tpm2 *tok);
+int load_shard(struct op *o, const struct token_blob *b);
+int start_hmac(struct op *o, const struct tpm2_unseal_in *in);
+TPML_PCR_SELECTION selection(uint16_t bank, uint32_t mask);
+
+#endif
