@@ -125,7 +125,9 @@ static void usage_verb(FILE *f, const struct verb *v)
 			   "                        with --public-key; \"\" for none)\n"
 			   "  --public-key PEM      RSA key that signs PCR policies (systemd-measure)\n"
 			   "  --public-key-pcrs LIST  PCRs under the signed policy (default 11)\n"
-			   "  --pin                 also require a PIN (read from --tpm2-pin-file)\n");
+			   "  --pin                 also require a PIN (read from --tpm2-pin-file)\n"
+			   "  --no-pcr15            do not bind PCR 15 to zero (default: bound, so only\n"
+			   "                        the initrd, before it measures volume keys, unseals)\n");
 	if (v->opts & O_TPM)
 		fprintf(f, "  --tpm-device DEV      TPM: auto, a path, or a TCTI (swtpm:path=SOCK, device:PATH)\n"
 			   "  --tpm2-signature FILE signed PCR policy (default: systemd's search path)\n"
@@ -154,7 +156,7 @@ static void usage_verb(FILE *f, const struct verb *v)
 enum { OPT_JSON = 256, OPT_DEVICE, OPT_KEYFILE, OPT_TEST, OPT_DRYRUN, OPT_NOTOKENS,
        OPT_CONFIGDIR, OPT_EXTRADIR, OPT_CMDLINE, OPT_SYSFS, OPT_VERSION, OPT_TPMDEV,
        OPT_TPMSIG, OPT_PINFILE, OPT_NOTPM, OPT_TPM, OPT_TPMPCRS, OPT_PUBKEY, OPT_PUBKEYPCRS,
-       OPT_PIN, OPT_UNLOCKKEY, OPT_NOMKFS };
+       OPT_PIN, OPT_UNLOCKKEY, OPT_NOMKFS, OPT_NOPCR15 };
 
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -182,6 +184,7 @@ static const struct option long_opts[] = {
 	{ "pin", no_argument, NULL, OPT_PIN },
 	{ "unlock-key-file", required_argument, NULL, OPT_UNLOCKKEY },
 	{ "no-mkfs", no_argument, NULL, OPT_NOMKFS },
+	{ "no-pcr15", no_argument, NULL, OPT_NOPCR15 },
 	{ 0 },
 };
 
@@ -214,6 +217,7 @@ static unsigned opt_class(int c)
 	case OPT_PUBKEY:
 	case OPT_PUBKEYPCRS:
 	case OPT_PIN:
+	case OPT_NOPCR15:
 		return O_ENROLL;
 	case OPT_UNLOCKKEY:
 		return O_UNLOCKKEY;
@@ -345,6 +349,9 @@ static int parse_args(int argc, char **argv, struct args *a, const struct verb *
 			break;
 		case OPT_NOMKFS:
 			a->no_mkfs = true;
+			break;
+		case OPT_NOPCR15:
+			a->no_pcr15 = true;
 			break;
 		case ':':
 			fprintf(stderr, "kcrypt: %s: option %s needs an argument\n", v->name,

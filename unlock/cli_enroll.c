@@ -60,6 +60,10 @@ static int policy_args(struct env *e, struct enroll_opts *o)
 	}
 	o->pubkey_path = a->public_key;
 	o->sig_path = a->tpm2_signature;
+	/* PCR 15 at zero: nothing after the initrd (which measures every volume
+	 * key into it) can unseal the token again; a literal --tpm-pcrs 15
+	 * keeps its current value instead */
+	o->zero_mask = a->no_pcr15 || (o->pcr_mask & (1u << 15)) ? 0 : 1u << 15;
 	return -1;
 }
 

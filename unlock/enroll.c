@@ -25,6 +25,32 @@
 
 #define SECRET_LEN 32
 
+/* The values PolicyPCR will compare, in ascending PCR order: the current
+ * ones for pcr_mask, zeros for zero_mask (a PCR in both is read). */
+static int pcr_values(struct tpm2 *tpm, const struct enroll_opts *o, unsigned char *out,
+		      size_t *len, char *why, size_t whylen)
+{
+	unsigned char cur[24 * 64];
+	size_t clen = 0, k = 0;
+	int r = o->pcr_mask ? tpm2_pcr_read(tpm, TPM2_ALG_SHA256, o->pcr_mask, cur, &clen, why,
+					    whylen) : 0;
+
+	if (r < 0)
+		return r;
+	*len = 0;
+	for (int i = 0; i < 24; i++) {
+		if (o->pcr_mask & (1u << i)) {
+			memcpy(out + *len, cur + 32 * k++, 32);
+		} else if (o->zero_mask & (1u << i)) {
+			memset(out + *len, 0, 32);
+		} else {
+			continue;
+		}
+		*len += 32;
+	}
+	return 0;
+}
+
 /* The digest the sealed object's policy must have (design note §4.1 order). */
 static int compute_policy(struct tpm2 *tpm, const struct enroll_opts *o, const struct pubkey *key,
 			  unsigned char d[32], char *why, size_t whylen)
@@ -38,11 +64,11 @@ static int compute_policy(struct tpm2 *tpm, const struct enroll_opts *o, const s
 		if (policy_key_name(key, key->e, name) < 0 || policy_authorize(d, name) < 0)
 			goto fail;
 	}
-	if (o->pcr_mask) {
-		r = tpm2_pcr_read(tpm, TPM2_ALG_SHA256, o->pcr_mask, values, &len, why, whylen);
+	if (o->pcr_mask | o->zero_mask) {
+		r = pcr_values(tpm, o, values, &len, why, whylen);
 		if (r < 0)
 			return r;
-		if (policy_pcr(d, TPM2_ALG_SHA256, o->pcr_mask, values, len) < 0)
+		if (policy_pcr(d, TPM2_ALG_SHA256, o->pcr_mask | o->zero_mask, values, len) < 0)
 			goto fail;
 	}
 	if (o->pin && policy_authvalue(d) < 0)
@@ -176,7 +202,7 @@ static int prepare(const struct enroll_opts *o, const struct logger *log, struct
 	if (r < 0)
 		return r;
 	tok->nshards = 1;
-	tok->pcr_mask = o->pcr_mask;
+	tok->pcr_mask = o->pcr_mask | o->zero_mask;
 	tok->pubkey_pcr_mask = keyp ? o->pubkey_pcr_mask : 0;
 	tok->bank = TPM2_ALG_SHA256;
 	tok->pin = o->pin != NULL;

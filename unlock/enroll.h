@@ -14,7 +14,9 @@ struct enroll_opts {
 	const char *device;
 	const struct secret *unlock_key;	/* opens an existing keyslot */
 	const char *tpm_device;
-	uint32_t pcr_mask;			/* literal PCRs */
+	uint32_t pcr_mask;			/* literal PCRs, their current values */
+	uint32_t zero_mask;			/* literal PCRs bound to all zeros (PCR 15:
+						 * unseal before any volume key is measured) */
 	const char *pubkey_path;		/* PCR signing key (PEM), NULL: none */
 	uint32_t pubkey_pcr_mask;		/* signed PCRs */
 	const struct secret *pin;		/* NULL: no PIN */

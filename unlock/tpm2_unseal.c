@@ -194,7 +194,21 @@ static int mismatch(struct op *o, const struct token_tpm2 *tok, uint16_t bank)
 {
 	char m[64];
 
+	unsigned char v[64];
+	size_t len = 0;
+	char w[8];
+
 	token_mask_str(tok->pcr_mask, m, sizeof(m));
+	/* PCR 15 is bound to zero so that nothing after the initrd, which
+	 * measures the volume keys into it, can unseal again: say so */
+	if ((tok->pcr_mask & (1u << 15)) &&
+	    tpm2_pcr_read(o->t, bank, 1u << 15, v, &len, w, sizeof(w)) == 0 && len &&
+	    memcmp(v, (const unsigned char[64]){ 0 }, len)) {
+		snprintf(o->why, o->whylen, "PCR %s (%s): PCR 15 is no longer zero (the volume keys "
+					    "were measured): this token unseals only in the initrd, "
+					    "before that", m, token_bank_name(bank));
+		return -EPERM;
+	}
 	if (tok->pcr_mask)
 		snprintf(o->why, o->whylen, "PCR %s (%s) do not have the values the key was sealed to", m,
 			 token_bank_name(bank));

@@ -133,6 +133,20 @@ cryptsetup token remove --token-id "$tok" strip2.img
 run unlock --test strip2.img --cmdline "" --config-dir cfg --tpm-device "$TCTI"
 check "...so stripping that member's binding is noticed, even alone" bash -c 'rc_is 7 && err_has "no kcrypt-set token (removed?)"'
 
+echo "== a second unseal after the initrd: PCR 15 is bound to zero"
+run status --json --cmdline "" --config-dir cfg --device data.img
+check "kcrypt's tokens bind PCR 15 (to zero) beside PCR 7" jq_is '.volumes[0].tokens[] | select(.type == "systemd-tpm2") | .tpm2.pcrs | join(",")' "7,15"
+rm -f nopcr15.img && mkluks nopcr15.img COS_DATA
+"$KCRYPT" enroll nopcr15.img --tpm --tpm-pcrs 7 --no-pcr15 --unlock-key-file key --tpm-device "$TCTI" >/dev/null 2>&1
+tpm_flush
+pcr_extend 15 "cryptsetup:data:a-volume-key-hmac"	# what the initrd does after its unseals
+run unlock --test data.img --cmdline "" --config-dir cfg --tpm-device "$TCTI"
+check "after a PCR 15 measurement, root cannot unseal again (named)" bash -c 'rc_is 4 && err_has "PCR 15 is no longer zero"'
+run unlock --test nopcr15.img --cmdline "" --config-dir cfg --tpm-device "$TCTI"
+check "--no-pcr15: the PCR 7-only token still unseals (the operator's choice)" rc_is 0
+swtpm_start --log level=0	# a new boot: PCRs reset
+pcr_extend 7 "secure-boot-policy:our-db"
+
 echo "== the TPM device must be a TPM (a LUKS partition named as the TPM would be overwritten)"
 b=$(digest per.img)
 for spec in "$T/per.img" "device:$T/per.img" /dev/null; do
