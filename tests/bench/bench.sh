@@ -50,6 +50,25 @@ for i in 1 2 3 4 5 6 7 8; do
 	tpm_flush
 done
 
+# the volume set (issue 8): three volumes kcrypt encrypted (bound) against
+# three with the same token policy and no binding, opened by one unlock-all
+mkdir -p setcfg
+printf '#cloud-config\ninstall:\n  encrypted_partitions: [COS_DATA]\n' >setcfg/1.yaml
+for l in COS_OEM COS_PERSISTENT COS_DATA; do
+	truncate -s 40M "b-$l.img" && mkfs.ext4 -q -L "$l" "b-$l.img"
+done
+for l in COS_OEM COS_PERSISTENT COS_DATA; do
+	"$KCRYPT" encrypt "$l" --tpm --tpm-device "$TCTI" --no-mkfs --tpm-pcrs 7 --public-key-pcrs "" \
+		--device b-COS_OEM.img --device b-COS_PERSISTENT.img --device b-COS_DATA.img >/dev/null 2>&1
+	tpm_flush
+	truncate -s 20M "u-$l.img"
+	cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --label "$l" \
+		--key-file pw "u-$l.img"
+	"$KCRYPT" enroll "u-$l.img" --tpm --tpm-pcrs 7 --unlock-key-file pw --tpm-device "$TCTI" >/dev/null 2>&1
+	tpm_flush
+done
+S=(--test --cmdline /dev/null --config-dir "$T/setcfg" --tpm-device "$TCTI")
+
 K=(--test --cmdline /dev/null --config-dir /nonexistent --tpm-device "$TCTI")
 clevis_one() { printf 'clevis luks pass -d %s -s 1 | cryptsetup open --test-passphrase --key-slot 1 --key-file - %s' "$1" "$1"; }
 # loop8 FMT: FMT (a printf format with the volume number twice) for volumes 1..8
@@ -66,6 +85,8 @@ CMD[clevis-pcr7-8]="$(loop8 "clevis luks pass -d c%s.img -s 1 | cryptsetup open 
 CMD[kcrypt-signed-1]="$KCRYPT unlock ${K[*]} --tpm2-signature $T/sig.json s1.img"
 CMD[systemd-signed-1]="$SD s1.img $TCTI $T/sig.json"
 CMD[kcrypt-signed-8]="$KCRYPT unlock-all ${K[*]} --tpm2-signature $T/sig.json$(devs s)"
+CMD[kcrypt-bound-3]="$KCRYPT unlock-all ${S[*]} --device b-COS_OEM.img --device b-COS_PERSISTENT.img --device b-COS_DATA.img"
+CMD[kcrypt-unbound-3]="$KCRYPT unlock-all ${S[*]} --device u-COS_OEM.img --device u-COS_PERSISTENT.img --device u-COS_DATA.img"
 ORDER=(pcr7-1 pcr7-8 signed-1 signed-8)
 
 echo "bench: counting TPM commands (swtpm log)..."
@@ -121,6 +142,13 @@ hyperfine -N --style none --warmup 1 --runs 3 --export-json "$OUT/kdf-argon2id.j
 			echo "| ${o%-*} | ${o##*-} | $tool | ${NCMD[$c]} | $(ms "$c") | $(ratio "$(ms "kcrypt-$o")" "$(ms "$c")") | $(ratio "${NCMD[kcrypt-$o]}" "${NCMD[$c]}") |"
 		done
 	done
+	echo
+	echo "Volume set (three volumes, PCR 7 + PCR 15 tokens, one unlock-all --test): bound by kcrypt encrypt against the same tokens unbound."
+	echo
+	echo "| volumes | TPM commands | wall ms | bound / unbound (time) | bound / unbound (commands) |"
+	echo "|---|---|---|---|---|"
+	echo "| 3 bound | ${NCMD[kcrypt-bound-3]} | $(ms kcrypt-bound-3) | $(ratio "$(ms kcrypt-bound-3)" "$(ms kcrypt-unbound-3)") | $(ratio "${NCMD[kcrypt-bound-3]}" "${NCMD[kcrypt-unbound-3]}") |"
+	echo "| 3 unbound | ${NCMD[kcrypt-unbound-3]} | $(ms kcrypt-unbound-3) | 1.00 | 1.00 |"
 	echo
 	echo "| keyslot KDF | open ms | ratio to pbkdf2-1000 |"
 	echo "|---|---|---|"

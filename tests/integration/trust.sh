@@ -193,4 +193,27 @@ check "...but never from a cloud-config file" bash -c 'rc_is 7 && err_has "ignor
 run unlock-all --test "${UA[@]}" --device plain-oem.img --device per.img --device data.img
 check "not a measured boot: plaintext OEM allowed (non-UKI Kairos)" rc_is 0
 
+echo "== a measurement that fails fails closed (the TPM refuses from the first command)"
+# measured_hook SCRIPT: a boot-phase script with kcrypt on PATH, a private
+# /run (marker of enter-initrd) and efivars saying "measured UKI"
+mkdir -p bin && ln -sf "$KCRYPT" bin/kcrypt
+run_phase() {
+	set +e
+	unshare -m sh -c 'mount -t tmpfs tmpfs /sys/firmware && mkdir -p /sys/firmware/efi/efivars &&
+		touch /sys/firmware/efi/efivars/StubPcrKernelImage-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f &&
+		mount -t tmpfs tmpfs /run && mkdir -p /run/kcrypt && { [ "$1" = pre ] || touch /run/kcrypt/pcrphase-enter-initrd; } &&
+		shift && PATH="$PWD/bin:$PATH" exec "$@"' _ "$@" >"$T/out" 2>"$T/err"
+	RC=$?
+	set -e
+	export RC
+}
+export KCRYPT_TPM2_DEVICE=swtpm:path=$T/no-tpm.sock
+run_phase pre kcrypt pcrphase enter-initrd
+check "enter-initrd cannot be measured: exit 4, says so" bash -c 'rc_is 4 && err_has "pcrphase enter-initrd: no TPM"'
+run_phase post sh "$HERE/../../hooks/kcrypt-leave-initrd.sh"
+check "leave-initrd cannot be measured: the hook fails (the initrd then stops the boot)" bash -c '! rc_is 0 && err_has "refusing to switch to the root"'
+unset KCRYPT_TPM2_DEVICE
+run_phase post sh "$HERE/../../hooks/kcrypt-leave-initrd.sh"
+check "the same with no TPM at all (auto finds none)" bash -c '! rc_is 0'
+
 summary trust
