@@ -33,7 +33,7 @@ UNITS    := config identity plan token pcrsig measure vset
 UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
 .PHONY: all clean install test check check-unit check-integration check-asan \
-        check-valgrind fuzz fuzz-short lint demo demo-host setup bench qemu e2e
+        check-valgrind fuzz fuzz-short fuzz-long lint demo demo-host setup bench qemu e2e
 
 all: $(BIN)
 
@@ -94,26 +94,36 @@ check-valgrind: $(BIN) $(UNIT_BIN) build/sd_tpm2_open
 
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
                $(shell pkg-config --cflags $(PKGS)) -Iunlock
-FUZZERS     := config token pcrsig vset
+FUZZERS     := config token pcrsig vset luks_hdr
 FUZZ_SRC_config := unlock/config.c unlock/yamltree.c unlock/strv.c
 FUZZ_SRC_token  := unlock/token.c unlock/codec.c
 FUZZ_SRC_pcrsig := unlock/pcrsig.c unlock/codec.c
 FUZZ_SRC_vset   := unlock/vset.c unlock/codec.c unlock/secret.c
+FUZZ_SRC_luks_hdr := unlock/luks_hdr.c
 FUZZ_SEEDS_config := tests/data/config
 FUZZ_SEEDS_token  := tests/data/token
 FUZZ_SEEDS_pcrsig := tests/data/pcrsig
 FUZZ_SEEDS_vset   := tests/data/vset
+FUZZ_SEEDS_luks_hdr := build/seeds-luks2
 
 .SECONDEXPANSION:
 build/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) | $(BUILD)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 
-# make test: a short pass per parser; make fuzz: half an hour each
-fuzz-short: $(FUZZERS:%=build/fuzz_%)
+build/seeds-luks2: tests/fuzz/luks-seeds.sh | $(BUILD)
+	sh tests/fuzz/luks-seeds.sh $@
+
+# make test: a short pass per parser; make fuzz: half an hour each;
+# make fuzz-long: FUZZ_HOURS (default 4) each, for a person to leave running
+fuzz-short: $(FUZZERS:%=build/fuzz_%) build/seeds-luks2
 	$(foreach f,$(FUZZERS),sh tests/fuzz/run.sh build/fuzz_$(f) 20 $(FUZZ_SEEDS_$(f)) &&) true
 
-fuzz: $(FUZZERS:%=build/fuzz_%)
+fuzz: $(FUZZERS:%=build/fuzz_%) build/seeds-luks2
 	$(foreach f,$(FUZZERS),sh tests/fuzz/run.sh build/fuzz_$(f) 1800 $(FUZZ_SEEDS_$(f)) &&) true
+
+FUZZ_HOURS ?= 4
+fuzz-long: $(FUZZERS:%=build/fuzz_%) build/seeds-luks2
+	$(foreach f,$(FUZZERS),sh tests/fuzz/run.sh build/fuzz_$(f) $$(($(FUZZ_HOURS) * 3600)) $(FUZZ_SEEDS_$(f)) &&) true
 
 lint:
 	shellcheck -x tests/*.sh tests/integration/*.sh tests/fuzz/*.sh tests/bench/*.sh \
