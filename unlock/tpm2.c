@@ -49,6 +49,20 @@ fail:
 	return r;
 }
 
+/* ESYS decrypts a response in place, in the command buffer of its SAPI
+ * context, and frees that buffer unwiped at Esys_Finalize: the last Unseal's
+ * plaintext would outlive us in the heap. A larger response over the same
+ * bytes (GetRandom of 64) overwrites it; one command per run. */
+static void scrub(struct tpm2 *t)
+{
+	TPM2B_DIGEST *rnd = NULL;
+
+	if (Esys_GetRandom(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, 64, &rnd) ==
+	    TSS2_RC_SUCCESS)
+		explicit_bzero(rnd, sizeof(*rnd));
+	Esys_Free(rnd);
+}
+
 void tpm2_close(struct tpm2 *t)
 {
 	if (!t)
@@ -56,6 +70,8 @@ void tpm2_close(struct tpm2 *t)
 	for (int i = 0; i < 2; i++)
 		if (t->primary[i] != ESYS_TR_NONE)
 			Esys_FlushContext(t->esys, t->primary[i]);
+	if (t->esys && t->unsealed)
+		scrub(t);
 	if (t->esys)
 		Esys_Finalize(&t->esys);
 	if (t->tcti) {

@@ -30,6 +30,7 @@ struct tpm2 {
 	struct verified verified;
 	uint16_t banks[8];	/* active PCR banks, read once */
 	int nbanks;		/* -1 until read */
+	bool unsealed;		/* a secret passed through ESYS's buffers */
 	const struct logger *log;
 };
 

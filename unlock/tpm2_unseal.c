@@ -241,6 +241,7 @@ static int unseal_shard(struct op *o, const struct tpm2_unseal_in *in, const str
 		if (r < 0)
 			break;
 		rc = Esys_Unseal(o->t->esys, o->object, o->policy, o->hmac, ESYS_TR_NONE, &data);
+		o->t->unsealed = true;
 		/* ESYS starts sessions with continueSession: end it ourselves */
 		op_flush(o->t->esys, &o->policy);
 		if ((rc & 0xFFF) != TPM2_RC_PCR_CHANGED)
