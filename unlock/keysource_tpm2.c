@@ -67,6 +67,9 @@ static int try_token(const struct keysource_ctx *ctx, struct luks *l, int id,
 		snprintf(why, whylen, "token %d malformed: %s", id, tw);
 		return -EBADMSG;
 	}
+	r = luks_keyslot_bounded(l, tok.keyslot, why, whylen);
+	if (r < 0)
+		goto out;
 	r = keysource_tpm2_get(st, ctx->log, &tpm, why, whylen);
 	if (r < 0)
 		goto out;
@@ -86,6 +89,7 @@ static int try_token(const struct keysource_ctx *ctx, struct luks *l, int id,
 	r = passphrase_of(secret, &pass);
 	if (r < 0)
 		goto out;
+
 	r = luks_open_passphrase_slot(l, tok.keyslot, pass->buf, pass->len);
 	if (r >= 0)
 		found->claimed = vset_claim_parse(secret->buf, secret->len, found->set_id);

@@ -542,3 +542,27 @@ int luks_deactivate(struct luks *l, const char *name)
 {
 	return crypt_deactivate(l->cd, name);
 }
+
+/* A TPM-sealed secret is 256 random bits: its keyslot needs no slow KDF
+ * (systemd uses 1000 pbkdf2 iterations). These bounds are far above what
+ * any tool sets for such a slot and far below a stalled boot. */
+#define MAX_PBKDF2_ITERATIONS 10000000u
+#define MAX_ARGON2_TIME 64u
+#define MAX_ARGON2_KIB (4u << 20)
+
+int luks_keyslot_bounded(struct luks *l, int keyslot, char *why, size_t whylen)
+{
+	struct crypt_pbkdf_type p;
+
+	if (crypt_keyslot_get_pbkdf(l->cd, keyslot, &p) < 0)
+		return 0;	/* libcryptsetup will say what is wrong with it */
+	if (!strcmp(p.type, CRYPT_KDF_PBKDF2) ? p.iterations > MAX_PBKDF2_ITERATIONS
+					       : p.iterations > MAX_ARGON2_TIME ||
+						 p.max_memory_kb > MAX_ARGON2_KIB) {
+		snprintf(why, whylen, "keyslot %d asks for %s with %u iterations and %u KiB: more "
+				      "than a machine-sealed key needs, refusing to stall on it",
+			 keyslot, p.type, p.iterations, p.max_memory_kb);
+		return -E2BIG;
+	}
+	return 0;
+}

@@ -60,6 +60,10 @@ int luks_token_json(struct luks *l, int id, const char **json);
 
 int luks_info(struct luks *l, struct luks_info *info);
 
+/* 0 when the keyslot's KDF cost is one a machine-made key can ask for;
+ * -E2BIG (why says what it asks) when opening it would stall the boot. */
+int luks_keyslot_bounded(struct luks *l, int keyslot, char *why, size_t whylen);
+
 /* Unseal now, activate later: the volume key of the last successful open,
  * lent for the PCR 15 measurement, and its mapping as /dev/mapper/name. */
 const struct secret *luks_key(const struct luks *l);

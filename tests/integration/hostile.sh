@@ -142,6 +142,15 @@ tpm_flush
 run unlock --test tpm.img "${NC[@]}" --tpm-device "$TCTI"
 check "...and the TPM opens the volume again" rc_is 0
 
+echo "== 9.11 a_keyslot_kdf_cost_cannot_stall_the_boot"
+mkluks slow.img COS_DATA
+"$KCRYPT" enroll slow.img --tpm --tpm-pcrs 7 --unlock-key-file key --tpm-device "$TCTI" >/dev/null 2>&1
+tpm_flush
+edit_json slow.img "j['keyslots']['1']['kdf']['iterations'] = 4294967295"
+run unlock --test slow.img "${NC[@]}" --tpm-device "$TCTI"
+check "a TPM token whose keyslot asks for 4294967295 iterations: refused, not run" bash -c 'rc_is 4 && err_has "refusing to stall on it"'
+check "...and nothing was left in the TPM" no_handles
+
 echo "== 9.10 no_unsealed_secret_left_in_memory_at_exit"
 # kcrypt's secrets start with "KCS1" and the (public) set id: scan a core
 # of the process taken at its exit_group for them, raw and base64
