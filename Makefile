@@ -7,7 +7,7 @@ DESTDIR  ?=
 DRACUTDIR ?= /usr/lib/dracut/modules.d
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libcryptsetup blkid yaml-0.1 json-c libcrypto tss2-esys tss2-mu tss2-rc \
+PKGS     := libcryptsetup devmapper blkid yaml-0.1 json-c libcrypto tss2-esys tss2-mu tss2-rc \
             tss2-tcti-device tss2-tcti-swtpm tss2-tcti-mssim
 
 WARN     := -Wall -Wextra -Werror -Wformat-security -Wwrite-strings -Wshadow
@@ -23,7 +23,7 @@ endif
 # Modules of the binary; cli*.c (argv, the verbs, main()) only link into it.
 MODS     := log secret strv yamltree config config_load identity discover plan \
             luks_hdr luks files codec token policy pcrsig tpm2 keysource keysource_tpm2 \
-            unlock report enroll measure encrypt vset trust runall setkey bind tcti tpm2_unseal tpm2_pcr tpm2_seal
+            unlock report enroll measure encrypt vset trust runall setkey bind tcti tpm2_unseal tpm2_pcr tpm2_seal dmkey
 OBJS     := $(MODS:%=$(BUILD)/%.o)
 CLI_OBJS := $(BUILD)/cli.o $(BUILD)/cli_unlock.o $(BUILD)/cli_enroll.o
 BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)

@@ -169,6 +169,10 @@ static int set_key(const struct encrypt_opts *o, const struct logger *log, struc
 {
 	int r = setkey_find(o->devices, o->tpm.tpm_device, o->tpm.sig_path, log, key, why, whylen);
 
+	/* --device names the partition to encrypt; the members may be anywhere */
+	if (r == -ENOENT && o->devices)
+		r = setkey_find(NULL, o->tpm.tpm_device, o->tpm.sig_path, log, key, why, whylen);
+
 	if (r == -ENOENT) {
 		*key = vset_key_new();
 		if (!*key) {

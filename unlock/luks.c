@@ -566,3 +566,19 @@ int luks_keyslot_bounded(struct luks *l, int keyslot, char *why, size_t whylen)
 	}
 	return 0;
 }
+
+int luks_use_volume_key(struct luks *l, const struct secret *vk)
+{
+	struct secret *k;
+
+	if (crypt_volume_key_verify(l->cd, (const char *)vk->buf, vk->len) < 0)
+		return -EPERM;
+	k = secret_new(vk->len);
+	if (!k)
+		return -ENOMEM;
+	memcpy(k->buf, vk->buf, vk->len);
+	k->len = vk->len;
+	secret_free(l->vk);
+	l->vk = k;
+	return 0;
+}

@@ -67,6 +67,9 @@ int luks_keyslot_bounded(struct luks *l, int keyslot, char *why, size_t whylen);
 /* Unseal now, activate later: the volume key of the last successful open,
  * lent for the PCR 15 measurement, and its mapping as /dev/mapper/name. */
 const struct secret *luks_key(const struct luks *l);
+/* Take a volume key found elsewhere (an active mapping) after the header's
+ * digest confirms it: 0, or -EPERM when it is not this volume's. */
+int luks_use_volume_key(struct luks *l, const struct secret *vk);
 int luks_activate(struct luks *l, const char *name);
 const char *luks_uuid(const struct luks *l);
 

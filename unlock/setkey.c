@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "discover.h"
+#include "dmkey.h"
 #include "keysource.h"
 #include "plan.h"
 #include "trust.h"
@@ -29,7 +30,28 @@ int setkey_of_open(struct luks *l, const char *label, struct secret **key, char 
 	return r;
 }
 
-/* One member: its TPM token, then its binding. */
+/* A member's volume key: from its mapping when it is open (on the running
+ * system no token unseals any more: PCR 11 and 15 moved), else its TPM
+ * token. */
+static int open_member(const struct plan_step *s, struct keysource_ctx *ks, struct luks *l,
+		       struct ks_found *found, char *why, size_t whylen)
+{
+	struct secret *vk = NULL;
+	int r = -ENOENT;
+
+	if (s->vol->active && s->vol->active_name) {
+		r = dmkey_read(s->vol->active_name, &vk);
+		if (r == 0)
+			r = luks_use_volume_key(l, vk);
+		secret_free(vk);
+		if (r == 0)
+			return 0;
+	}
+	r = keysource_tpm2_open(ks, l, found, why, whylen);
+	return r < 0 ? r : 0;
+}
+
+/* One member: its key, then its binding. */
 static int try_member(const struct plan_step *s, struct keysource_ctx *ks,
 		      const struct logger *log, struct secret **key, char *why, size_t whylen)
 {
@@ -45,7 +67,7 @@ static int try_member(const struct plan_step *s, struct keysource_ctx *ks,
 		luks_free(l);
 		return -ENOENT;
 	}
-	r = keysource_tpm2_open(ks, l, &found, why, whylen);
+	r = open_member(s, ks, l, &found, why, whylen);
 	if (r >= 0)
 		r = setkey_of_open(l, s->label, key, why, whylen);
 	if (r == -ENOENT)
