@@ -33,7 +33,8 @@ UNITS    := config identity plan token pcrsig measure vset
 UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
 .PHONY: all clean install test check check-unit check-integration check-asan \
-        check-valgrind fuzz fuzz-short fuzz-long lint demo demo-host setup bench qemu e2e
+        check-valgrind fuzz fuzz-short fuzz-long lint demo demo-host setup bench qemu e2e \
+        e2e-attacks
 
 all: $(BIN)
 
@@ -157,6 +158,11 @@ qemu: $(BIN)
 # The boot scenarios (part of make test); ends "e2e: N passed, N failed"
 e2e: $(BIN)
 	bash qemu/e2e.sh
+
+# The attack matrix against the disk (tests/THREAT-MODEL.md), each attack made
+# with host tools on a copy of the machine; ends "e2e-attacks: N passed, N failed"
+e2e-attacks: $(BIN)
+	bash qemu/e2e-attacks.sh
 
 clean:
 	rm -rf build kcrypt

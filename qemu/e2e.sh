@@ -12,22 +12,9 @@ set -eu
 
 M=$B/run
 machine_copy "$M"
-MARKER=$(sed -n 's/^E2E marker=\([0-9a-f]*\).*/\1/p' "$B/console-install.log" | tr -d '\r')
-PASSED=0 FAILED=0
+MARKER=$(installer_marker)
 [ -n "$MARKER" ] || die "the installer wrote no marker: $B/console-install.log"
 TIMES=()
-
-ok() { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
-bad() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; }
-# has LOG PATTERN: the console printed a line matching PATTERN (ERE)
-has() { tr -d '\r' <"$1" | grep -Eq -- "$2"; }
-check() {	# check NAME LOG PATTERN
-	if has "$2" "$3"; then ok "$1"; else bad "$1 (/$3/ not in $2)"; fi
-}
-check_not() {
-	if has "$2" "$3"; then bad "$1 (/$3/ in $2)"; else ok "$1"; fi
-}
-val() { tr -d '\r' <"$1" | sed -n "s/^E2E $2=//p" | head -n 1; }
 
 # boot NAME UKI [qemu_boot args]: put the UKI on the ESP, boot, keep the console
 boot() {
@@ -37,23 +24,6 @@ boot() {
 	secs=$(qemu_boot "$M" "$M/$name.log" "$@") || true
 	TIMES+=("$name ${secs}s")
 	echo "== $name ($uki): ${secs}s"
-}
-
-# the checks every good boot passes
-good_boot() {
-	local log=$1 what=$2
-	check "$what: Secure Boot on" "$log" '^E2E secureboot=01$'
-	check "$what: kcrypt opened oem, persistent and data before switch-root" "$log" 'opened as /dev/mapper/data'
-	check "$what: mapper oem persistent data" "$log" '^E2E mapper=data oem persistent $'
-	check "$what: /oem and /usr/local mounted" "$log" '^E2E mounted /usr/local$'
-	check "$what: kcrypt read the cloud-config inside the encrypted OEM" "$log" 'read the cloud-config of the OEM volume \([1-9] more labels\)'
-	check "$what: ...and left no mount behind" "$log" '^E2E kcrypt-mounts-left=0$'
-	check "$what: data intact (marker written by the installer)" "$log" "^E2E marker=$MARKER\$"
-	if [ "$(val "$log" pcr15)" = "$(val "$log" pcr15-expected)" ] && [ "$(val "$log" pcr15)" != "$(printf '0%.0s' $(seq 64))" ]; then
-		ok "$what: PCR 15 = the value recomputed from the volume keys ($(val "$log" pcr15 | cut -c1-16)...)"
-	else
-		bad "$what: PCR 15 $(val "$log" pcr15) != recomputed $(val "$log" pcr15-expected)"
-	fi
 }
 
 # PCR 11 after leave-initrd, as systemd-measure computes it for this UKI

@@ -43,16 +43,23 @@ swtpm_down() {
 	rm -f "$1/pid"
 }
 
-# qemu_boot MACHINE_DIR LOG [--no-tpm] [--mode MODE]: one UEFI boot of the
-# machine (disk.img, vars.fd, tpm/) until it powers off; console to LOG.
-# Prints the wall time in seconds; returns QEMU's exit code.
+# qemu_boot MACHINE_DIR LOG [--no-tpm] [--mode MODE] [--extra-disk IMG]...
+# [--until ERE]: one UEFI boot of the machine (disk.img, vars.fd, tpm/) until
+# it powers off; console to LOG. --extra-disk attaches IMG as one more virtio
+# disk (vdb, ...), like a USB stick beside the machine's disk. --until stops
+# QEMU once the console has a line matching ERE (a boot that never powers off,
+# e.g. the firmware waiting for a boot option). Prints the wall time in
+# seconds; returns QEMU's exit code.
 qemu_boot() {
-	local m=$1 out=$2 tpm=yes mode="" t0 rc
+	local m=$1 out=$2 tpm=yes mode="" until="" t0 rc pid disks=()
 	shift 2
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--no-tpm) tpm=no ;;
 		--mode) mode=$2; shift ;;
+		--extra-disk) disks+=(-drive "file=$2,format=raw,if=virtio"); shift ;;
+		--until) until=$2; shift ;;
+		*) die "qemu_boot: unknown option $1" ;;
 		esac
 		shift
 	done
@@ -62,7 +69,7 @@ qemu_boot() {
 		-nographic -no-reboot -nic none -serial "file:$out" -monitor none
 		-drive "if=pflash,format=raw,unit=0,file=$OVMF_CODE,readonly=on"
 		-drive "if=pflash,format=raw,unit=1,file=$m/vars.fd"
-		-drive "file=$m/disk.img,format=raw,if=virtio")
+		-drive "file=$m/disk.img,format=raw,if=virtio" "${disks[@]}")
 	if [ "$tpm" = yes ]; then
 		swtpm_up "$m/tpm"
 		# shellcheck disable=SC2054
@@ -72,7 +79,21 @@ qemu_boot() {
 	[ -n "$mode" ] && args+=(-fw_cfg "name=opt/kcrypt/mode,string=$mode")
 	t0=$(date +%s.%N)
 	rc=0
-	timeout "${QEMU_TIMEOUT:-240}" qemu-system-x86_64 "${args[@]}" </dev/null >"$out.qemu" 2>&1 || rc=$?
+	if [ -z "$until" ]; then
+		timeout "${QEMU_TIMEOUT:-240}" qemu-system-x86_64 "${args[@]}" </dev/null >"$out.qemu" 2>&1 || rc=$?
+	else
+		rm -f "$out"
+		timeout "${QEMU_TIMEOUT:-240}" qemu-system-x86_64 "${args[@]}" </dev/null >"$out.qemu" 2>&1 &
+		pid=$!
+		while kill -0 "$pid" 2>/dev/null; do
+			if [ -f "$out" ] && tr -d '\r' <"$out" | grep -Eq -- "$until"; then
+				kill "$pid" 2>/dev/null || true	# timeout(1) hands SIGTERM on to QEMU
+				break
+			fi
+			sleep 0.5
+		done
+		wait "$pid" || rc=$?
+	fi
 	[ "$tpm" = yes ] && swtpm_down "$m/tpm"
 	echo "$(date +%s.%N) $t0" | awk '{printf "%.1f\n", $1 - $2}'
 	return "$rc"
@@ -87,6 +108,47 @@ esp_put() {
 # machine (disk, firmware variables, TPM state) in DIR for one run
 machine_copy() {
 	bash "$ROOT/qemu/build.sh"
+	machine_clone "$1"
+}
+
+# machine_clone DIR: the copy alone (the caller ran build.sh once already)
+machine_clone() {
 	rm -rf "$1" && mkdir -p "$1"
 	cp -a --sparse=always "$B/installed/." "$1/"
+}
+
+# --- console assertions, shared by e2e.sh and e2e-attacks.sh ---------------
+PASSED=0 FAILED=0
+ok() { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
+bad() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; }
+# has LOG PATTERN: the console printed a line matching PATTERN (ERE)
+has() { tr -d '\r' <"$1" | grep -Eq -- "$2"; }
+check() {	# check NAME LOG PATTERN
+	if has "$2" "$3"; then ok "$1"; else bad "$1 (/$3/ not in $2)"; fi
+}
+check_not() {
+	if has "$2" "$3"; then bad "$1 (/$3/ in $2)"; else ok "$1"; fi
+}
+val() { tr -d '\r' <"$1" | sed -n "s/^E2E $2=//p" | head -n 1; }
+
+# the marker the installer wrote into PERSISTENT (good_boot looks for it)
+installer_marker() {
+	sed -n 's/^E2E marker=\([0-9a-f]*\).*/\1/p' "$B/console-install.log" | tr -d '\r'
+}
+
+# good_boot LOG WHAT: the checks every good boot passes ($MARKER: installer_marker)
+good_boot() {
+	local log=$1 what=$2
+	check "$what: Secure Boot on" "$log" '^E2E secureboot=01$'
+	check "$what: kcrypt opened oem, persistent and data before switch-root" "$log" 'opened as /dev/mapper/data'
+	check "$what: mapper oem persistent data" "$log" '^E2E mapper=data oem persistent $'
+	check "$what: /oem and /usr/local mounted" "$log" '^E2E mounted /usr/local$'
+	check "$what: kcrypt read the cloud-config inside the encrypted OEM" "$log" 'read the cloud-config of the OEM volume \([1-9] more labels\)'
+	check "$what: ...and left no mount behind" "$log" '^E2E kcrypt-mounts-left=0$'
+	check "$what: data intact (marker written by the installer)" "$log" "^E2E marker=$MARKER\$"
+	if [ "$(val "$log" pcr15)" = "$(val "$log" pcr15-expected)" ] && [ "$(val "$log" pcr15)" != "$(printf '0%.0s' $(seq 64))" ]; then
+		ok "$what: PCR 15 = the value recomputed from the volume keys ($(val "$log" pcr15 | cut -c1-16)...)"
+	else
+		bad "$what: PCR 15 $(val "$log" pcr15) != recomputed $(val "$log" pcr15-expected)"
+	fi
 }

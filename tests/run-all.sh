@@ -55,6 +55,7 @@ suite asan-ubsan sum_of make -s check-asan
 suite valgrind sum_of make -s check-valgrind
 suite fuzz sum_of make -s fuzz-short
 suite e2e make -s e2e
+suite e2e-attacks make -s e2e-attacks
 
 echo
 echo "=== summary (logs in $log/)"
