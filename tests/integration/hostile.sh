@@ -153,23 +153,41 @@ check "...and nothing was left in the TPM" no_handles
 
 echo "== 9.10 no_unsealed_secret_left_in_memory_at_exit"
 # kcrypt's secrets start with "KCS1" and the (public) set id: scan a core
-# of the process taken at its exit_group for them, raw and base64
-truncate -s 40M scan.img && mkfs.ext4 -q -L COS_DATA scan.img
-"$KCRYPT" encrypt COS_DATA --tpm --tpm-device "$TCTI" --no-mkfs --tpm-pcrs 7 --public-key-pcrs "" \
-	--device scan.img >/dev/null 2>&1
-tpm_flush
-id=$("$KCRYPT" status --json --device scan.img "${NC[@]}" | jq -r '.volumes[0].volume_set.id')
-gdb -q -batch -ex 'set pagination off' -ex 'catch syscall exit_group' -ex run -ex "gcore $T/core" \
-	--args "$KCRYPT" unlock --test scan.img "${NC[@]}" --tpm-device "$TCTI" >gdb.log 2>&1 || true
-tpm_flush
-count() { python3 -c 'import sys, base64; d = open(sys.argv[1], "rb").read(); p = bytes.fromhex("4b435331" + sys.argv[2]); print(d.count(p) + d.count(base64.b64encode(p[:18])))' "$@"; }
-check "the unseal ran under gdb" grep -q "key verified with tpm2" gdb.log
-n=missing
-[ -s "$T/core" ] && n=$(count "$T/core" "$id")
-check "no copy of the unsealed secret (raw or base64) in the process at exit (found: $n)" test "$n" = 0
-ctl=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().count(bytes.fromhex(sys.argv[2])))' "$T/core" "$id" 2>/dev/null || echo 0)
-check "control: the same scan finds the public set id ($ctl copies)" test "$ctl" -gt 0
-rm -f "$T/core"
+# of the process taken at its exit_group for them, raw and base64. ASan's
+# shadow memory makes a core of terabytes: the plain build only.
+# count CORE HEX...: occurrences of each byte string (hex), summed
+count() {
+	python3 - "$@" <<-'PY'
+	import mmap, sys
+	with open(sys.argv[1], 'rb') as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+	    n = 0
+	    for h in sys.argv[2:]:
+	        p, i = bytes.fromhex(h), 0
+	        while (i := m.find(p, i)) >= 0:
+	            n, i = n + 1, i + 1
+	    print(n)
+	PY
+}
+if ldd "$KCRYPT" 2>/dev/null | grep -q libasan; then
+	echo "(the ASan build: no core scan)"
+else
+	truncate -s 40M scan.img && mkfs.ext4 -q -L COS_DATA scan.img
+	"$KCRYPT" encrypt COS_DATA --tpm --tpm-device "$TCTI" --no-mkfs --tpm-pcrs 7 --public-key-pcrs "" \
+		--device scan.img >/dev/null 2>&1
+	tpm_flush
+	id=$("$KCRYPT" status --json --device scan.img "${NC[@]}" | jq -r '.volumes[0].volume_set.id')
+	gdb -q -batch -ex 'set pagination off' -ex 'catch syscall exit_group' -ex run -ex "gcore $T/core" \
+		--args "$KCRYPT" unlock --test scan.img "${NC[@]}" --tpm-device "$TCTI" >gdb.log 2>&1 || true
+	tpm_flush
+	claim=4b435331$id
+	b64=$(printf '%s' "$claim" | xxd -r -p | head -c 18 | base64 | od -An -tx1 | tr -d ' \n')
+	n=missing ctl=0
+	[ -s "$T/core" ] && n=$(count "$T/core" "$claim" "$b64") && ctl=$(count "$T/core" "$id")
+	check "the unseal ran under gdb" grep -q "key verified with tpm2" gdb.log
+	check "no copy of the unsealed secret (raw or base64) in the process at exit (found: $n)" test "$n" = 0
+	check "control: the same scan finds the public set id ($ctl copies)" test "$ctl" -gt 0
+	rm -f "$T/core"
+fi
 
 echo "== 9.8 the_initrd_opens_only_expected_volumes"
 mkluks stick.img OTHER_STICK
