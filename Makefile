@@ -34,7 +34,7 @@ UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
 .PHONY: all clean install test check check-unit check-integration check-asan \
         check-valgrind fuzz fuzz-short fuzz-long lint demo demo-host setup bench qemu e2e \
-        e2e-attacks
+        e2e-attacks e2e-matrix
 
 all: $(BIN)
 
@@ -163,6 +163,11 @@ e2e: $(BIN)
 # with host tools on a copy of the machine; ends "e2e-attacks: N passed, N failed"
 e2e-attacks: $(BIN)
 	bash qemu/e2e-attacks.sh
+
+# Interop with systemd's tools in the guest, and a firmware db update moving
+# PCR 7; ends "e2e-matrix: N passed, N failed"
+e2e-matrix: $(BIN)
+	bash qemu/e2e-matrix.sh
 
 clean:
 	rm -rf build kcrypt

@@ -106,6 +106,20 @@ rootfs() {
 	copy_bin "$B/inst/usr/bin/kcrypt" /usr/bin/kcrypt
 	for b in /usr/sbin/cryptsetup /usr/sbin/dmsetup /usr/bin/openssl /usr/sbin/blkid; do copy_bin "$b"; done
 	copy_bin /usr/sbin/mke2fs /usr/sbin/mkfs.ext4
+	# systemd's own tools (qemu/e2e-matrix.sh, interop) with what they dlopen();
+	# chattr for a db update on the running system (efivarfs files are immutable)
+	local l=/usr/lib/x86_64-linux-gnu
+	for b in /usr/lib/systemd/systemd-cryptsetup /usr/bin/systemd-cryptenroll \
+		/usr/bin/chattr "$l"/libtss2-{esys.so.0,mu.so.0,rc.so.0,tcti-device.so.0} \
+		"$l/cryptsetup/libcryptsetup-token-systemd-tpm2.so"; do
+		copy_bin "$b"
+	done
+	# tpm2-tools, as root on the booted system would try a second unseal
+	copy_bin /usr/bin/tpm2
+	for t in createprimary load startauthsession policypcr unseal flushcontext; do
+		ln -sf tpm2 "$r/usr/bin/tpm2_$t"
+	done
+	copy_bin /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0
 	# the running system loads dm-crypt itself (installer, kcrypt unlock-all)
 	for mod in dm_crypt xts ecb aesni_intel efivarfs qemu_fw_cfg; do
 		modprobe --show-depends -S "$KVER" "$mod" | awk '$1 == "insmod" {print $2}'

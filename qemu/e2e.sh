@@ -5,6 +5,9 @@
 #   1 happy path (systemd initrd)   2 upgrade (new UKI, same keys)
 #   3 tampered UKI, then a good boot   4 no TPM   5 shell initrd
 #   6 kcrypt unlock-all by hand in the booted system: a second unseal is refused
+#     (and boot 1's TPM bus, logged on the swtpm side, holds no secret)
+#   7 the running system: encrypt refuses an ambiguous LUKS volume; a volume
+#     encrypted there joins the set through an open member
 # Prints "e2e: N passed, N failed"; consoles in build/qemu/run/*.log.
 set -eu
 # shellcheck source=qemu/lib.sh
@@ -36,7 +39,9 @@ pcr11_after() {
 
 echo "== installed machine: $(tr -d '\r' <"$B/console-install.log" | grep '^E2E installed')"
 
-boot 1-happy v1
+# boot 1 with the TPM bus logged on the swtpm side (every byte both ways)
+rm -f "$M/tpm/log"
+SWTPM_LOG_LEVEL=20 boot 1-happy v1
 L=$M/1-happy.log
 good_boot "$L" "1 happy"
 check "1 happy: enter-initrd measured by kcrypt" "$L" 'measured enter-initrd into PCR 11'
@@ -46,6 +51,28 @@ if [ "$(val "$L" pcr11)" = "$(pcr11_after v1 systemd)" ]; then
 else
 	bad "1 happy: PCR 11 $(val "$L" pcr11) != $(pcr11_after v1 systemd)"
 fi
+
+# the secrets kcrypt sealed start with "KCS1" and the set id (public, in
+# every header): in the clear on the bus they would show, three times
+# shellcheck source=qemu/attack.sh
+. "$ROOT/qemu/attack.sh"
+part_get "$M/disk.img" 2 "$M/oem.part"
+SETID=$(cryptsetup luksDump --dump-json-metadata "$M/oem.part" |
+	jq -r '[.tokens[] | select(.type == "kcrypt-set")][0].kcrypt_set')
+rm -f "$M/oem.part"
+BUS=$(grep -E '^( [0-9A-F]{2})+ ?$' "$M/tpm/log" | tr -d ' \n')
+CLAIM=$(printf '4B435331%s' "$SETID" | tr 'a-f' 'A-F')
+if [ "${#BUS}" -gt 20000 ] && [ "${#SETID}" -eq 32 ]; then
+	ok "6 bus: the whole boot's TPM traffic was captured ($((${#BUS} / 2)) bytes)"
+else
+	bad "6 bus: no traffic captured (${#BUS} hex digits) or no set id ($SETID)"
+fi
+if [[ "$BUS" == *"$CLAIM"* ]]; then
+	bad "6 bus: an unsealed secret (KCS1 + set ${SETID:0:8}) crossed the bus in the clear"
+else
+	ok "6 bus: none of the three unsealed secrets (KCS1 + set ${SETID:0:8}...) crossed it in the clear"
+fi
+rm -f "$M/tpm/log"
 
 boot 2-upgrade v2
 good_boot "$M/2-upgrade.log" "2 upgrade"
@@ -77,6 +104,21 @@ check "6 manual: the PCR 7 volume is refused: PCR 15 moved when the initrd measu
 check "6 manual: ...the signed one too: leave-initrd moved PCR 11" "$L" '^E2E manual: .*COS_PERSISTENT.*no signature matches the current PCR 11'
 check "6 manual: exit status 1 (an expected volume is not open)" "$L" '^E2E manual-unlock rc=1$'
 check "6 manual: both stay closed" "$L" '^E2E mapper-after=oem $'
+check "6 manual: tpm2-tools as root: the sealed object loads..." "$L" "^E2E tpm2-tools: loaded the token's sealed object"
+check "6 manual: ...but the unseal is refused (PCR 15 moved)" "$L" '^E2E tpm2-tools unseal rc=[1-9]'
+check_not "6 manual: ...and no secret came out" "$L" '^E2E tpm2-tools: GOT A SECRET'
+
+# last: it turns DATA into a new volume
+boot 7-running v1 --mode running
+L=$M/7-running.log
+check "7 running: encrypt refuses a LUKS volume libblkid cannot tell (LUKS magic beside a swap signature)" "$L" '^E2E hostile-encrypt rc=3 .*is a LUKS volume already'
+check "7 running: ...and its header is untouched" "$L" '^E2E hostile-after untouched=yes$'
+check "7 running: a volume encrypted on the running system joins the set through an open member" "$L" '^E2E join: .*joining the volume set of COS_OEM \(/dev/vda2\)'
+if [ -n "$(val "$L" join-set)" ] && [ "$(val "$L" join-set)" = "$(val "$L" oem-set)" ]; then
+	ok "7 running: ...kcrypt status shows it bound to the OEM's set ($(val "$L" oem-set | cut -c1-8))"
+else
+	bad "7 running: set of the new volume '$(val "$L" join-set)' != OEM's '$(val "$L" oem-set)'"
+fi
 
 echo "== boot wall times: ${TIMES[*]}"
 printf '%s\n' "${TIMES[@]}" >"$M/times.txt"

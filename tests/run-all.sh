@@ -56,6 +56,7 @@ suite valgrind sum_of make -s check-valgrind
 suite fuzz sum_of make -s fuzz-short
 suite e2e make -s e2e
 suite e2e-attacks make -s e2e-attacks
+suite e2e-matrix make -s e2e-matrix
 
 echo
 echo "=== summary (logs in $log/)"

@@ -12,8 +12,9 @@
 static int key_of(const char *params, struct secret **key)
 {
 	const char *k = strchr(params, ' '), *end;
-	struct secret *s;
+	struct secret *s, *hex;
 	size_t n;
+	int r;
 
 	if (!k)
 		return -ENOENT;
@@ -24,12 +25,21 @@ static int key_of(const char *params, struct secret **key)
 	n = end ? (size_t)(end - k) : strlen(k);
 	if (n == 0 || n % 2 || n / 2 > 1024)
 		return -ENOENT;
+	/* the hex field alone, in locked memory (the decoder takes a string) */
+	hex = secret_new(n + 1);
 	s = secret_new(n / 2);
-	if (!s)
-		return -ENOMEM;
-	if (codec_hex_decode(k, s->buf, n / 2) < 0) {
+	if (!hex || !s) {
+		secret_free(hex);
 		secret_free(s);
-		return -ENOENT;
+		return -ENOMEM;
+	}
+	memcpy(hex->buf, k, n);
+	hex->buf[n] = '\0';
+	r = codec_hex_decode((const char *)hex->buf, s->buf, n / 2) < 0 ? -ENOENT : 0;
+	secret_free(hex);
+	if (r < 0) {
+		secret_free(s);
+		return r;
 	}
 	s->len = n / 2;
 	*key = s;

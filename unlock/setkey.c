@@ -46,8 +46,12 @@ static int open_member(const struct plan_step *s, struct keysource_ctx *ks, stru
 		secret_free(vk);
 		if (r == 0)
 			return 0;
+		log_debug(ks->log, "%s: the key of /dev/mapper/%s: %s", s->vol->devnode,
+			  s->vol->active_name, r == -ENOKEY ? "in the kernel keyring" : strerror(-r));
 	}
 	r = keysource_tpm2_open(ks, l, found, why, whylen);
+	if (r == -ENOENT && !why[0])
+		snprintf(why, whylen, "no TPM token");
 	return r < 0 ? r : 0;
 }
 
@@ -70,8 +74,6 @@ static int try_member(const struct plan_step *s, struct keysource_ctx *ks,
 	r = open_member(s, ks, l, &found, why, whylen);
 	if (r >= 0)
 		r = setkey_of_open(l, s->label, key, why, whylen);
-	if (r == -ENOENT)
-		snprintf(why, whylen, "no TPM token");
 	luks_free(l);
 	return r < 0 ? -ENOKEY : 0;
 }

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Two scenarios of the attack/trust matrix as real boots (QEMU TCG + OVMF
+# Secure Boot + swtpm), each on its own copy of the installed machine
+# (build/qemu/matrix-NAME/, consoles NAME.log there):
+#   interop   (matrix 8) in an installer-UKI boot (rd.kcrypt=0, PCR 15 still
+#             zero) systemd-cryptsetup opens the three volumes kcrypt made; DATA
+#             is then made anew with cryptsetup + systemd-cryptenroll (PCR 7)
+#             and bound with `kcrypt bind`; the next normal boot opens it with
+#             the TPM and the set is proven
+#   db-update (matrix 5) a db update signed with the KEK (one more certificate)
+#             applied on the running system (SetVariable via efivarfs, what
+#             efi-updatevar -a does): the next boot refuses the PCR 7 volume,
+#             names the PCR, still opens the signed ones, and the emergency
+#             path powers off
+# Usage: qemu/e2e-matrix.sh [interop|db-update]...  (default: both)
+# Prints "e2e-matrix: N passed, N failed".
+set -eu
+# shellcheck source=qemu/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+RUN=("$@")
+[ ${#RUN[@]} -gt 0 ] || RUN=(interop db-update)
+for s in "${RUN[@]}"; do
+	case "$s" in interop|db-update) ;; *) die "usage: $0 [interop|db-update]..." ;; esac
+done
+
+bash "$ROOT/qemu/build.sh"
+MARKER=$(installer_marker)
+[ -n "$MARKER" ] || die "the installer wrote no marker: $B/console-install.log"
+TIMES=()
+M='' L=''
+
+# boot NAME UKI [qemu_boot args]: put the UKI on $M's ESP, boot, console in $L
+boot() {
+	local name=$1 uki=$2 secs
+	shift 2
+	L=$M/$name.log
+	esp_put "$M/disk.img" "$B/uki/$uki/uki.signed.efi" /EFI/Linux/kcrypt.efi
+	secs=$(qemu_boot "$M" "$L" "$@") || true
+	TIMES+=("$name ${secs}s")
+	echo "== $name ($uki): ${secs}s, console $L"
+}
+
+interop() {
+	M=$B/matrix-interop
+	machine_clone "$M"
+	boot 1-interop installer --mode interop
+	check "8 interop: the installer UKI booted (rd.kcrypt=0)" "$L" 'Command line: .*rd\.kcrypt=0'
+	check "8 interop: ...PCR 15 still zero, no volume open before the root" "$L" '^E2E root-init mode=interop$'
+	check "8 interop: systemd-cryptsetup opens kcrypt's PCR 7 volume (DATA) with the TPM" "$L" \
+		'^E2E sd-attached sddata /dev/vda4 rc=0$'
+	check "8 interop: ...and the signed-policy OEM (signature from /run/systemd/tpm2-pcr-signature.json)" "$L" \
+		'^E2E sd-attached sdoem /dev/vda2 rc=0$'
+	check "8 interop: ...and the signed-policy PERSISTENT" "$L" '^E2E sd-attached sdpersistent /dev/vda3 rc=0$'
+	check "8 interop: cryptsetup luksFormat a new DATA" "$L" '^E2E sd-format rc=0$'
+	check "8 interop: systemd-cryptenroll --tpm2-pcrs=7 enrolls it" "$L" '^E2E sd-enroll rc=0$'
+	check "8 interop: ...an ext4 inside" "$L" '^E2E sd-mkfs done$'
+	check "8 interop: kcrypt bind binds it to the set" "$L" '^E2E sd-bind: .*COS_DATA.*bound to volume set'
+	check "8 interop: kcrypt bind exit 0" "$L" '^E2E sd-bind rc=0$'
+	if [ -n "$(val "$L" sd-data-set)" ] && [ "$(val "$L" sd-data-set)" = "$(val "$L" sd-oem-set)" ]; then
+		ok "8 interop: kcrypt status: the systemd-made DATA is in the OEM's set ($(val "$L" sd-oem-set | cut -c1-8))"
+	else
+		bad "8 interop: set of DATA '$(val "$L" sd-data-set)' != OEM's '$(val "$L" sd-oem-set)'"
+	fi
+
+	boot 2-sd-data v1
+	check "8 interop: kcrypt opens the systemd-enrolled DATA at boot with the TPM" "$L" \
+		'opened as /dev/mapper/data with tpm2'
+	check "8 interop: ...the set was proven" "$L" 'proved their membership'
+	check_not "8 interop: ...no unbound-set warning" "$L" 'not bound|unbound'
+	good_boot "$L" "8 interop: the boot after"
+}
+
+db_update() {
+	M=$B/matrix-db
+	machine_clone "$M"
+	# the update: one more db certificate, an append signed with the KEK
+	local k=$B/keys u=$M/upd guid
+	mkdir -p "$u"
+	guid=$(cat /proc/sys/kernel/random/uuid)
+	openssl req -new -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=kcrypt test db update/" \
+		-keyout "$u/new.key" -out "$u/new.crt" 2>/dev/null
+	cert-to-efi-sig-list -g "$guid" "$u/new.crt" "$u/new.esl"
+	sign-efi-sig-list -a -g "$guid" -k "$k/KEK.key" -c "$k/KEK.crt" db "$u/new.esl" "$u/db-append.auth" >/dev/null
+	tar -cf "$M/upd.tar" -C "$u" db-append.auth
+
+	boot 3-db-update v1 --mode dbupdate --extra-disk "$M/upd.tar"
+	check "5 db update: the system booted normally first" "$L" '^E2E mapper=data oem persistent $'
+	if [ "$(val "$L" pcr7)" = "$(val "$B/console-install.log" pcr7)" ]; then
+		ok "5 db update: ...with the installer's PCR 7 ($(val "$L" pcr7 | cut -c1-16)...)"
+	else
+		bad "5 db update: PCR 7 $(val "$L" pcr7) before the update != the installer's"
+	fi
+	check "5 db update: the KEK-signed db append (SetVariable through efivarfs) was accepted" "$L" '^E2E db-update rc=0 '
+	local sz
+	sz=$(tr -d '\r' <"$L" | sed -n 's/^E2E db-update rc=0 size=\([0-9]*\)->\([0-9]*\)$/\1 \2/p')
+	if [ -n "$sz" ] && [ "${sz#* }" -gt "${sz% *}" ]; then
+		ok "5 db update: db grew (${sz% *} -> ${sz#* } bytes)"
+	else
+		bad "5 db update: db did not grow ('$(val "$L" db-update)')"
+	fi
+
+	boot 4-after-db v1
+	check "5 db update: kcrypt refuses DATA and names PCR 7" "$L" 'COS_DATA.*PCR 7\+15 \(sha256\) do not have the values the key was sealed to'
+	check "5 db update: the signed-only OEM still unseals" "$L" 'opened as /dev/mapper/oem'
+	check "5 db update: ...and PERSISTENT" "$L" 'opened as /dev/mapper/persistent'
+	check "5 db update: the emergency path" "$L" 'emergency\.target'
+	check "5 db update: ...powered off" "$L" 'Powering off|reboot: Power down'
+	check_not "5 db update: the root never ran" "$L" '^E2E root-init'
+}
+
+for s in "${RUN[@]}"; do
+	case "$s" in
+	interop) interop ;;
+	db-update) db_update ;;
+	esac
+done
+
+echo "== boot wall times: ${TIMES[*]}"
+echo "e2e-matrix: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
