@@ -199,6 +199,14 @@ int trust_volume_set(const struct plan *p, struct step_result *res, bool require
 	if (!n)
 		goto out;
 	vset_decide(m, n, a->have ? a->id : NULL, require, &v);
+	/* a bound volume after an unbound pass is the same mix as in one pass */
+	for (size_t k = 0; a->unbound && v.have_id && k < n; k++) {
+		m[k].refused = true;
+		v.ok = false;
+		if (m[k].state == VSET_BOUND)
+			snprintf(whys[k], sizeof(whys[k]), "it is bound, the volumes opened before it "
+							    "are not");
+	}
 	if (!v.ok) {
 		refuse_all(p, res, idx, m, whys, n, &v, log);
 		r = -EPERM;
@@ -211,7 +219,10 @@ int trust_volume_set(const struct plan *p, struct step_result *res, bool require
 		log_info(log, "%zu volume(s) proved their membership of volume set %.8s", n, hex);
 		a->have = true;
 		memcpy(a->id, v.id, VSET_ID_LEN);
-	} else if (v.legacy && n > 1) {
+	} else if (v.legacy) {
+		a->unbound = true;
+	}
+	if (v.legacy && n > 1) {
 		log_warn(log, "%zu volumes are NOT BOUND to a volume set: a swapped volume would go "
 			      "unnoticed; bind them with 'kcrypt bind'", n);
 	}

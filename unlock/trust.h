@@ -23,6 +23,7 @@ int trust_plaintext(const struct strv *devices, const struct config *c, const st
 struct trust_anchor {
 	bool have;
 	unsigned char id[VSET_ID_LEN];
+	bool unbound;	/* the earlier volumes opened as an unbound set */
 };
 
 /* Volume set: every step whose key was found (RES_VERIFIED with the key
