@@ -8,6 +8,7 @@
 #     (and boot 1's TPM bus, logged on the swtpm side, holds no secret)
 #   7 the running system: encrypt refuses an ambiguous LUKS volume; a volume
 #     encrypted there joins the set through an open member
+#   8 (run before 7) the TPM dies mid-boot: the failed measurement closes all
 # Prints "e2e: N passed, N failed"; consoles in build/qemu/run/*.log.
 set -eu
 # shellcheck source=qemu/lib.sh
@@ -107,6 +108,15 @@ check "6 manual: both stay closed" "$L" '^E2E mapper-after=oem $'
 check "6 manual: tpm2-tools as root: the sealed object loads..." "$L" "^E2E tpm2-tools: loaded the token's sealed object"
 check "6 manual: ...but the unseal is refused (PCR 15 moved)" "$L" '^E2E tpm2-tools unseal rc=[1-9]'
 check_not "6 manual: ...and no secret came out" "$L" '^E2E tpm2-tools: GOT A SECRET'
+
+# the TPM dies once pass 1 has proven its volumes (the swtpm process killed):
+# pass 2 cannot unseal, the PCR 15 measurements fail, kcrypt closes OEM and
+# PERSISTENT again and the boot stops there
+boot 8-tpm-dies v1 --kill-tpm-at 'proved their membership'
+L=$M/8-tpm-dies.log
+check "8 measurement failure: PCR 15 cannot be extended, what was opened is closed again" "$L" 'could not be measured into PCR 15: closed 2 volume\(s\)'
+check "8 measurement failure: the emergency path" "$L" 'emergency\.target'
+check_not "8 measurement failure: the root never ran" "$L" '^E2E root-init'
 
 # last: it turns DATA into a new volume
 boot 7-running v1 --mode running

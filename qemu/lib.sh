@@ -45,14 +45,16 @@ swtpm_down() {
 }
 
 # qemu_boot MACHINE_DIR LOG [--no-tpm] [--mode MODE] [--extra-disk IMG]...
-# [--until ERE]: one UEFI boot of the machine (disk.img, vars.fd, tpm/) until
+# [--until ERE] [--kill-tpm-at ERE]: one UEFI boot of the machine (disk.img, vars.fd, tpm/) until
 # it powers off; console to LOG. --extra-disk attaches IMG as one more virtio
 # disk (vdb, ...), like a USB stick beside the machine's disk. --until stops
 # QEMU once the console has a line matching ERE (a boot that never powers off,
-# e.g. the firmware waiting for a boot option). Prints the wall time in
+# e.g. the firmware waiting for a boot option). --kill-tpm-at kills the
+# swtpm process once the console matches ERE (a TPM that fails mid-boot).
+# Prints the wall time in
 # seconds; returns QEMU's exit code.
 qemu_boot() {
-	local m=$1 out=$2 tpm=yes mode="" until="" t0 rc pid disks=()
+	local m=$1 out=$2 tpm=yes mode="" until="" killtpm="" t0 rc pid disks=()
 	shift 2
 	while [ $# -gt 0 ]; do
 		case "$1" in
@@ -60,6 +62,7 @@ qemu_boot() {
 		--mode) mode=$2; shift ;;
 		--extra-disk) disks+=(-drive "file=$2,format=raw,if=virtio"); shift ;;
 		--until) until=$2; shift ;;
+		--kill-tpm-at) killtpm=$2; shift ;;
 		*) die "qemu_boot: unknown option $1" ;;
 		esac
 		shift
@@ -80,7 +83,20 @@ qemu_boot() {
 	[ -n "$mode" ] && args+=(-fw_cfg "name=opt/kcrypt/mode,string=$mode")
 	t0=$(date +%s.%N)
 	rc=0
-	if [ -z "$until" ]; then
+	if [ -n "$killtpm" ]; then
+		rm -f "$out"
+		timeout "${QEMU_TIMEOUT:-240}" qemu-system-x86_64 "${args[@]}" </dev/null >"$out.qemu" 2>&1 &
+		pid=$!
+		# the TPM dies (the swtpm process is killed) once the console says so
+		while kill -0 "$pid" 2>/dev/null; do
+			if [ -f "$out" ] && tr -d '\r' <"$out" | grep -Eq -- "$killtpm"; then
+				kill -9 "$(cat "$m/tpm/pid")" 2>/dev/null || true
+				break
+			fi
+			sleep 0.1
+		done
+		wait "$pid" || rc=$?
+	elif [ -z "$until" ]; then
 		timeout "${QEMU_TIMEOUT:-240}" qemu-system-x86_64 "${args[@]}" </dev/null >"$out.qemu" 2>&1 || rc=$?
 	else
 		rm -f "$out"
