@@ -120,6 +120,7 @@ rootfs() {
 		ln -sf tpm2 "$r/usr/bin/tpm2_$t"
 	done
 	copy_bin /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0
+	copy_bin /usr/bin/strace	# qemu/e2e-matrix.sh powercut: kill encrypt at each write
 	# the running system loads dm-crypt itself (installer, kcrypt unlock-all)
 	for mod in dm_crypt xts ecb aesni_intel efivarfs qemu_fw_cfg; do
 		modprobe --show-depends -S "$KVER" "$mod" | awk '$1 == "insmod" {print $2}'
