@@ -6,6 +6,7 @@
 # a zeroed primary. Only the first 64 KiB (both copies, the first keyslot's
 # start) of each is kept.
 set -eu
+TOOLS=$(cd "$(dirname "$0")/../tools" && pwd)
 out=$1
 mkdir -p "$out"
 T=$(mktemp -d)
@@ -16,21 +17,7 @@ cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 10
 	--key-file "$T/key" "$T/a.img"
 # edit IMG PYTHON: change the primary JSON (j), recompute the checksum
 edit() {
-	python3 - "$1" "$2" <<-'PY'
-	import sys, hashlib, struct, json
-	f = open(sys.argv[1], 'r+b')
-	hdr = bytearray(f.read(16384))
-	size = struct.unpack('>Q', hdr[8:16])[0]
-	j = json.loads(hdr[4096:size].rstrip(b'\0'))
-	exec(sys.argv[2])
-	new = json.dumps(j, separators=(',', ':')).encode()
-	hdr[4096:size] = new + b'\0' * (size - 4096 - len(new))
-	hdr[448:512] = b'\0' * 64
-	d = hashlib.sha256(hdr[:size]).digest()
-	hdr[448:448 + len(d)] = d
-	f.seek(0)
-	f.write(hdr[:size])
-	PY
+	python3 "$TOOLS/luks_edit_json.py" "$1" "$2"
 }
 seed() {	# seed NAME PYTHON-EDIT (empty: as made)
 	cp "$T/a.img" "$T/$1.img"

@@ -8,6 +8,7 @@
 set -eu
 KCRYPT=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
+TOOLS=$HERE/../tools
 # shellcheck source=tests/integration/lib.sh
 . "$HERE/lib.sh"
 # shellcheck source=tests/integration/tpm-lib.sh
@@ -22,24 +23,9 @@ printf 'hostile-key' >key
 mkdir nocfg
 NC=(--cmdline "" --config-dir nocfg)
 
-# edit_json IMG PYTHON: change the primary header's JSON (j) and recompute
-# its checksum, as an attacker with a hex editor and sha256sum would
+# edit_json IMG PYTHON: change the primary header's JSON (j), checksum redone
 edit_json() {
-	python3 - "$1" "$2" <<-'EOF'
-	import sys, hashlib, struct, json
-	f = open(sys.argv[1], 'r+b')
-	hdr = bytearray(f.read(16384))
-	size = struct.unpack('>Q', hdr[8:16])[0]
-	j = json.loads(hdr[4096:size].rstrip(b'\0'))
-	exec(sys.argv[2])
-	new = json.dumps(j, separators=(',', ':')).encode()
-	hdr[4096:size] = new + b'\0' * (size - 4096 - len(new))
-	hdr[448:512] = b'\0' * 64
-	d = hashlib.sha256(hdr[:size]).digest()
-	hdr[448:448 + len(d)] = d
-	f.seek(0)
-	f.write(hdr[:size])
-	EOF
+	python3 "$TOOLS/luks_edit_json.py" "$1" "$2"
 }
 
 echo "== 9.5 status_never_repairs_an_inconsistent_header"
