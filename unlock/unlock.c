@@ -192,14 +192,6 @@ void unlock_activate(const struct plan *p, const struct unlock_opts *o, const st
 	}
 }
 
-void unlock_run(const struct plan *p, const struct unlock_opts *o,
-		const struct keysource_ctx *ks, const struct logger *log,
-		struct step_result *res)
-{
-	unlock_unseal(p, o, ks, log, res);
-	unlock_activate(p, o, log, res);
-}
-
 void unlock_fail(struct step_result *res, enum fail_class f, const char *fmt, ...)
 {
 	va_list ap;

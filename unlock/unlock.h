@@ -24,14 +24,9 @@ struct unlock_opts {
 	bool dry_run;	/* decide only */
 };
 
-/* res has p->n entries. Unseals every volume, then activates them in plan
- * order. Logs one line per step. Call unlock_release(res) afterwards. */
-void unlock_run(const struct plan *p, const struct unlock_opts *o,
-		const struct keysource_ctx *ks, const struct logger *log,
-		struct step_result *res);
-
-/* unlock_run in two halves, so that the caller can judge the keys found
- * (the volume set) before anything is activated. */
+/* res has p->n entries. Unseal every volume, then (after the caller judged
+ * the keys found: the volume set) activate them in plan order. Logs one
+ * line per step. Call unlock_release(res) afterwards. */
 void unlock_unseal(const struct plan *p, const struct unlock_opts *o,
 		   const struct keysource_ctx *ks, const struct logger *log,
 		   struct step_result *res);
