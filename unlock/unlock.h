@@ -43,7 +43,7 @@ size_t unlock_close(const struct plan *p, struct step_result *res, const struct 
 /* "LABEL (device)", or the device alone. */
 const char *unlock_who(const struct plan_step *s, char *buf, size_t size);
 
-/* Measure each volume opened by unlock_run, in plan order. */
+/* Measure each volume unlock_activate opened, in plan order. */
 typedef int (*unlock_measure_fn)(void *ctx, const char *name, const char *uuid,
 				 const struct secret *vk, char *why, size_t whylen);
 /* Returns 0, or -EIO when a measurement failed (logged). */
