@@ -33,10 +33,6 @@
 #define KCRYPT_VERSION "0.1.0"
 #endif
 
-/* kcrypt's own runtime directory: phase markers, the OEM's private mount */
-
-#define KEYFILE_MAX (8u * 1024 * 1024)	/* cryptsetup's default key file limit */
-
 enum opt_bit {
 	O_JSON = 1 << 0,
 	O_DEVICE = 1 << 1,
@@ -49,6 +45,7 @@ enum opt_bit {
 	O_ENROLL = 1 << 8,	/* --tpm, --tpm-pcrs, --public-key(-pcrs), --pin */
 	O_UNLOCKKEY = 1 << 9,	/* --unlock-key-file */
 	O_MKFS = 1 << 10,	/* --no-mkfs */
+	O_RECOVERY = 1 << 11,	/* --recovery-key, --recovery-key-file */
 };
 
 typedef int (*verb_fn)(struct env *e);
@@ -75,14 +72,19 @@ static const struct verb verbs[] = {
 	  "bind [--key-file FILE] [--device PATH]...",
 	  "make this machine's volumes members of one volume set (older installs, "
 	  "systemd-enrolled volumes)" },
-	{ "enroll", cli_enroll, 1, 1, O_ENROLL | O_UNLOCKKEY | O_TPM,
-	  "enroll DEVICE --tpm --unlock-key-file FILE [--tpm-pcrs LIST] [--public-key PEM "
-	  "[--public-key-pcrs LIST]] [--pin --tpm2-pin-file FILE]",
-	  "add a systemd-tpm2 token (readable by systemd 252 and later) to a LUKS2 volume" },
-	{ "encrypt", cli_encrypt, 1, 1, O_ENROLL | O_TPM | O_DEVICE | O_MKFS,
+	{ "enroll", cli_enroll, 1, 1, O_ENROLL | O_UNLOCKKEY | O_TPM | O_RECOVERY,
+	  "enroll DEVICE --unlock-key-file FILE [--tpm [--tpm-pcrs LIST] [--public-key PEM "
+	  "[--public-key-pcrs LIST]] [--pin --tpm2-pin-file FILE]] [--recovery-key-file FILE]",
+	  "add a systemd-tpm2 token (readable by systemd 252 and later) or a recovery key to a "
+	  "LUKS2 volume" },
+	{ "encrypt", cli_encrypt, 1, 1, O_ENROLL | O_TPM | O_DEVICE | O_MKFS | O_RECOVERY,
 	  "encrypt LABEL --tpm [--tpm-pcrs LIST] [--public-key PEM] [--public-key-pcrs LIST] "
-	  "[--device PATH]",
+	  "[--recovery-key-file FILE] [--device PATH]",
 	  "format the partition labelled LABEL as LUKS2 (DESTROYS its data) that opens with a TPM token" },
+	{ "reseal", cli_reseal, 0, 0, O_DEVICE | O_CONFIG | O_TPM | O_UNLOCKKEY,
+	  "reseal [--unlock-key-file FILE] [--tpm2-pin-file FILE] [--device PATH]...",
+	  "replace TPM tokens that no longer unseal (PCR 7 moved, TPM cleared) with tokens for "
+	  "this TPM and state, from the open volume or a recovery key" },
 	{ "pcrphase", cli_pcrphase, 1, 1, O_TPM,
 	  "pcrphase WORD [--tpm-device DEV]",
 	  "measure a boot phase (enter-initrd, leave-initrd) into PCR 11, as systemd-pcrphase" },
@@ -128,6 +130,12 @@ static void usage_verb(FILE *f, const struct verb *v)
 			   "  --pin                 also require a PIN (read from --tpm2-pin-file)\n"
 			   "  --no-pcr15            do not bind PCR 15 to zero (default: bound, so only\n"
 			   "                        the initrd, before it measures volume keys, unseals)\n");
+	if (v->opts & O_RECOVERY)
+		fprintf(f, "  --recovery-key-file FILE  also add a recovery key (systemd's format): the\n"
+			   "                        one in FILE, or a new one written to FILE (0600) when\n"
+			   "                        FILE does not exist; one file for all of a machine's\n"
+			   "                        volumes gives them one key\n"
+			   "  --recovery-key        also add a new recovery key, shown once on the terminal\n");
 	if (v->opts & O_TPM)
 		fprintf(f, "  --tpm-device DEV      TPM: auto, a path, or a TCTI (swtpm:path=SOCK, device:PATH)\n"
 			   "  --tpm2-signature FILE signed PCR policy (default: systemd's search path)\n"
@@ -156,7 +164,8 @@ static void usage_verb(FILE *f, const struct verb *v)
 enum { OPT_JSON = 256, OPT_DEVICE, OPT_KEYFILE, OPT_TEST, OPT_DRYRUN, OPT_NOTOKENS,
        OPT_CONFIGDIR, OPT_EXTRADIR, OPT_CMDLINE, OPT_SYSFS, OPT_VERSION, OPT_TPMDEV,
        OPT_TPMSIG, OPT_PINFILE, OPT_NOTPM, OPT_TPM, OPT_TPMPCRS, OPT_PUBKEY, OPT_PUBKEYPCRS,
-       OPT_PIN, OPT_UNLOCKKEY, OPT_NOMKFS, OPT_NOPCR15 };
+       OPT_PIN, OPT_UNLOCKKEY, OPT_NOMKFS, OPT_NOPCR15,
+       OPT_RECOVERY, OPT_RECOVERYFILE };
 
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -185,6 +194,8 @@ static const struct option long_opts[] = {
 	{ "unlock-key-file", required_argument, NULL, OPT_UNLOCKKEY },
 	{ "no-mkfs", no_argument, NULL, OPT_NOMKFS },
 	{ "no-pcr15", no_argument, NULL, OPT_NOPCR15 },
+	{ "recovery-key", no_argument, NULL, OPT_RECOVERY },
+	{ "recovery-key-file", required_argument, NULL, OPT_RECOVERYFILE },
 	{ 0 },
 };
 
@@ -223,6 +234,9 @@ static unsigned opt_class(int c)
 		return O_UNLOCKKEY;
 	case OPT_NOMKFS:
 		return O_MKFS;
+	case OPT_RECOVERY:
+	case OPT_RECOVERYFILE:
+		return O_RECOVERY;
 	default:
 		return 0;
 	}
@@ -353,6 +367,12 @@ static int parse_args(int argc, char **argv, struct args *a, const struct verb *
 		case OPT_NOPCR15:
 			a->no_pcr15 = true;
 			break;
+		case OPT_RECOVERY:
+			a->recovery_key = true;
+			break;
+		case OPT_RECOVERYFILE:
+			a->recovery_key_file = optarg;
+			break;
 		case ':':
 			fprintf(stderr, "kcrypt: %s: option %s needs an argument\n", v->name,
 				argv[optind - 1]);
@@ -376,126 +396,6 @@ static int parse_args(int argc, char **argv, struct args *a, const struct verb *
 	}
 	*vp = v;
 	return -1;
-}
-
-void cli_load_config(struct env *e)
-{
-	static const char *const defaults[] = { "/oem", "/sysroot/oem", "/run/cos/oem" };
-	struct strv dirs = { 0 };
-	const char *cmdline = e->a->cmdline ? e->a->cmdline : "/proc/cmdline";
-
-	if (e->a->config_dirs_set)
-		for (size_t i = 0; i < e->a->config_dirs.n; i++)
-			strv_add(&dirs, e->a->config_dirs.v[i]);
-	else
-		for (size_t i = 0; i < 3; i++)
-			strv_add(&dirs, defaults[i]);
-	for (size_t i = 0; i < e->a->extra_dirs.n; i++)
-		strv_add(&dirs, e->a->extra_dirs.v[i]);
-
-	config_load_dirs(&e->cfg, &dirs, &e->diags);
-	if (*cmdline)
-		config_load_cmdline_file(&e->cfg, cmdline, &e->diags);
-	strv_free(&dirs);
-
-	if (e->cfg.debug)
-		e->log.max = LOG_DEBUG;
-	for (size_t i = 0; i < e->diags.n; i++) {
-		const struct diag *d = &e->diags.v[i];
-		if (d->line)
-			log_warn(&e->log, "%s:%d: %s", d->path, d->line, d->msg);
-		else
-			log_warn(&e->log, "%s: %s", d->path, d->msg);
-	}
-}
-
-int cli_finish(struct env *e, int code)
-{
-	return code == EXIT_OK && e->diags.n ? EXIT_CONFIG : code;
-}
-
-/* what: "key file" or "PIN file" */
-static int read_secret(struct env *e, const char *path, const char *what, size_t max,
-		       struct secret **key)
-{
-	int r;
-
-	*key = NULL;
-	if (!path)
-		return EXIT_OK;
-	r = secret_read_file(path, max, key);
-	if (r == 0)
-		return EXIT_OK;
-	switch (r) {
-	case -ENODATA:
-		log_err(&e->log, "%s: %s is empty", path, what);
-		break;
-	case -EISDIR:
-		log_err(&e->log, "%s: %s is a directory", path, what);
-		break;
-	case -EFBIG:
-		log_err(&e->log, "%s: %s is larger than %zu bytes", path, what, max);
-		break;
-	case -EPERM:
-	case -ENOMEM:
-	case -EAGAIN:
-		log_err(&e->log, "cannot lock memory for the key: %s", strerror(-r));
-		return EXIT_FAIL;
-	default:
-		log_err(&e->log, "%s: cannot read %s: %s", path, what, strerror(-r));
-	}
-	return EXIT_KEY;
-}
-
-/* A PIN typed into a file or a pipe ends with a newline that is not part of it. */
-static void chomp(struct secret *s)
-{
-	while (s && s->len && (s->buf[s->len - 1] == '\n' || s->buf[s->len - 1] == '\r'))
-		s->buf[--s->len] = 0;
-}
-
-/* --tpm-device, else KCRYPT_TPM2_DEVICE, else kcrypt.tpm_device; NULL: auto */
-const char *cli_tpm_device(const struct env *e)
-{
-	const char *env = getenv("KCRYPT_TPM2_DEVICE");
-
-	if (e->a->tpm_device)
-		return e->a->tpm_device;
-	if (env && *env)
-		return env;
-	return e->cfg.tpm_device;
-}
-
-/* A key file (key_path may be NULL) and --tpm2-pin-file, into locked memory. */
-int cli_read_key_and_pin(struct env *e, const char *key_path, struct secret **key,
-			 struct secret **pin)
-{
-	int code = read_secret(e, key_path, "key file", KEYFILE_MAX, key);
-
-	*pin = NULL;
-	if (code == EXIT_OK)
-		code = read_secret(e, e->a->pin_file, "PIN file", 1024, pin);
-	if (code == EXIT_OK)
-		chomp(*pin);
-	return code;
-}
-
-int cli_fail_code(enum fail_class f)
-{
-	switch (f) {
-	case FAIL_NONE:
-		return EXIT_OK;
-	case FAIL_DEVICE:
-		return EXIT_DEVICE;
-	case FAIL_KEY:
-		return EXIT_KEY;
-	case FAIL_AMBIGUOUS:
-		return EXIT_AMBIGUOUS;
-	case FAIL_TRUST:
-		return EXIT_TRUST;
-	default:
-		return EXIT_FAIL;
-	}
 }
 
 /* No core dumps, nothing world-readable: keys pass through this process. */

@@ -24,7 +24,8 @@ struct args {
 	const char *tpm_device;
 	const char *tpm2_signature;
 	const char *pin_file;
-	bool tpm, pin, no_mkfs, no_pcr15;
+	bool tpm, pin, no_mkfs, no_pcr15, recovery_key;
+	const char *recovery_key_file;
 	const char *tpm_pcrs, *public_key, *public_key_pcrs, *unlock_key_file;
 	const char *cmdline;
 	const char *sysfs;
@@ -52,6 +53,11 @@ int cli_read_key_and_pin(struct env *e, const char *key_path, struct secret **ke
 /* --tpm-device, else KCRYPT_TPM2_DEVICE, else kcrypt.tpm_device; NULL: auto */
 const char *cli_tpm_device(const struct env *e);
 int cli_fail_code(enum fail_class f);
+/* --recovery-key(-file): the key to enroll (NULL when neither was given),
+ * read from or written to the file, or new. EXIT_OK or an exit code. */
+int cli_recovery_key(struct env *e, struct secret **key, bool *is_new);
+/* After the key is enrolled: a new key without a file is shown once. */
+int cli_recovery_done(struct env *e, const struct secret *key, bool is_new, const char *what);
 
 int cli_status(struct env *e);
 int cli_unlock_all(struct env *e);
@@ -60,5 +66,6 @@ int cli_bind(struct env *e);
 int cli_enroll(struct env *e);
 int cli_encrypt(struct env *e);
 int cli_pcrphase(struct env *e);
+int cli_reseal(struct env *e);
 
 #endif

@@ -41,7 +41,8 @@ static int policy_args(struct env *e, struct enroll_opts *o)
 	const struct args *a = e->a;
 
 	if (!a->tpm) {
-		log_err(&e->log, "%s: say what to enroll: --tpm", a->verb);
+		log_err(&e->log, "%s: say what to enroll: --tpm%s", a->verb,
+			strcmp(a->verb, "enroll") ? "" : " or --recovery-key(-file)");
 		return EXIT_USAGE;
 	}
 	if (a->pin != (a->pin_file != NULL)) {
@@ -72,15 +73,18 @@ static int enroll_args(struct env *e, struct enroll_opts *o)
 	const struct args *a = e->a;
 	int code;
 
+	o->device = a->pos[0];
+	if (!a->unlock_key_file) {
+		log_err(&e->log, "enroll: --unlock-key-file is needed to add a keyslot");
+		return EXIT_USAGE;
+	}
+	if (!a->tpm && (a->recovery_key || a->recovery_key_file))
+		return -1;	/* only a recovery key */
 	o->pcr_mask = a->public_key ? 0 : 1u << 7;
 	o->pubkey_pcr_mask = 1u << 11;
 	code = policy_args(e, o);
 	if (code >= 0)
 		return code;
-	if (!a->unlock_key_file) {
-		log_err(&e->log, "enroll: --unlock-key-file is needed to add a keyslot");
-		return EXIT_USAGE;
-	}
 	if (a->public_key && a->public_key_pcrs && !o->pubkey_pcr_mask) {
 		log_err(&e->log, "enroll: --public-key-pcrs is empty: a signed policy over no PCR "
 				 "signs nothing (drop --public-key for none)");
@@ -91,38 +95,71 @@ static int enroll_args(struct env *e, struct enroll_opts *o)
 				 "to nothing");
 		return EXIT_USAGE;
 	}
-	o->device = a->pos[0];
 	return -1;
+}
+
+static int enroll_code(int r)
+{
+	return r == -ENOENT || r == -EMEDIUMTYPE || r == -EPROTONOSUPPORT || r == -EBADMSG ||
+			       r == -EROFS || r == -ENOSPC ? EXIT_DEVICE : EXIT_KEY;
+}
+
+/* After the TPM token, so a failure here leaves a volume the TPM opens. */
+static int enroll_recovery_key(struct env *e, const struct enroll_opts *o,
+			       const struct secret *rkey, bool is_new)
+{
+	char why[400] = "";
+	int slot, r = enroll_recovery(o, rkey, &e->log, &slot, why, sizeof(why));
+
+	if (r == -EEXIST) {
+		log_info(&e->log, "%s: %s", o->device, why);
+		return EXIT_OK;
+	}
+	if (r < 0) {
+		log_err(&e->log, "%s: cannot enroll the recovery key: %s", o->device, why);
+		return enroll_code(r);
+	}
+	log_info(&e->log, "%s: enrolled a recovery key (systemd-recovery token) in keyslot %d",
+		 o->device, slot);
+	return cli_recovery_done(e, rkey, is_new, o->device);
 }
 
 int cli_enroll(struct env *e)
 {
 	struct enroll_opts o = { 0 };
-	struct secret *key = NULL, *pin = NULL;
+	struct secret *key = NULL, *pin = NULL, *rkey = NULL;
 	char why[400] = "";
+	bool rnew = false;
 	int code, r, token = -1, slot = -1;
 
 	code = enroll_args(e, &o);
 	if (code >= 0)
 		return code;
 	code = cli_read_key_and_pin(e, e->a->unlock_key_file, &key, &pin);
+	if (code == EXIT_OK)
+		code = cli_recovery_key(e, &rkey, &rnew);
 	if (code != EXIT_OK)
 		goto out;
 	o.unlock_key = key;
 	o.pin = pin;
 	o.tpm_device = cli_tpm_device(e);
-	r = enroll_tpm2(&o, &e->log, &token, &slot, why, sizeof(why));
-	if (r < 0) {
-		log_err(&e->log, "%s: cannot enroll: %s", o.device, why);
-		code = r == -ENOENT || r == -EMEDIUMTYPE || r == -EPROTONOSUPPORT || r == -EBADMSG ||
-			       r == -EROFS || r == -ENOSPC ? EXIT_DEVICE : EXIT_KEY;
-	} else if (token >= 0) {
-		log_info(&e->log, "%s: enrolled systemd-tpm2 token %d for keyslot %d", o.device, token,
-			 slot);
+	if (e->a->tpm) {
+		r = enroll_tpm2(&o, &e->log, &token, &slot, why, sizeof(why));
+		if (r < 0) {
+			log_err(&e->log, "%s: cannot enroll: %s", o.device, why);
+			code = enroll_code(r);
+			goto out;
+		}
+		if (token >= 0)
+			log_info(&e->log, "%s: enrolled systemd-tpm2 token %d for keyslot %d",
+				 o.device, token, slot);
 	}
+	if (rkey)
+		code = enroll_recovery_key(e, &o, rkey, rnew);
 out:
 	secret_free(key);
 	secret_free(pin);
+	secret_free(rkey);
 	return code;
 }
 
@@ -163,8 +200,9 @@ int cli_encrypt(struct env *e)
 {
 	struct encrypt_opts o = { .label = e->a->pos[0], .mkfs = !e->a->no_mkfs };
 	struct encrypt_result res;
-	struct secret *none = NULL, *pin = NULL;
+	struct secret *none = NULL, *pin = NULL, *rkey = NULL;
 	char why[400] = "";
+	bool rnew = false;
 	int code, r;
 
 	o.tpm.pubkey_pcr_mask = 1u << 11;
@@ -187,8 +225,11 @@ int cli_encrypt(struct env *e)
 	}
 	o.devices = e->a->devices.n ? &e->a->devices : NULL;
 	code = cli_read_key_and_pin(e, NULL, &none, &pin);
+	if (code == EXIT_OK)
+		code = cli_recovery_key(e, &rkey, &rnew);
 	if (code != EXIT_OK)
-		return code;
+		goto out;
+	o.recovery = rkey;
 	o.tpm.pin = pin;
 	o.tpm.tpm_device = cli_tpm_device(e);
 	r = encrypt_volume(&o, &e->log, &res, why, sizeof(why));
@@ -200,8 +241,12 @@ int cli_encrypt(struct env *e)
 
 		/* Kairos' encrypt prints label:device:uuid for the installer */
 		printf("%s:%s:%s\n", o.label, slash ? slash + 1 : res.device, res.uuid);
+		fflush(stdout);
+		code = cli_recovery_done(e, rkey, rnew, res.device);
 	}
+out:
 	secret_free(pin);
+	secret_free(rkey);
 	return code;
 }
 

@@ -16,6 +16,7 @@
 #include "discover.h"
 #include "identity.h"
 #include "luks.h"
+#include "recovery.h"
 #include "setkey.h"
 #include "token.h"
 #include "vset.h"
@@ -235,7 +236,7 @@ int encrypt_volume(const struct encrypt_opts *o, const struct logger *log,
 
 	tpm.set_id = set_id;
 	memset(res, 0, sizeof(*res));
-	res->keyslot = res->token = -1;
+	res->keyslot = res->token = res->recovery_keyslot = -1;
 	r = find(o, res->device, sizeof(res->device), why, whylen);
 	if (r == 0)
 		r = check_device(res->device, why, whylen);
@@ -269,6 +270,14 @@ int encrypt_volume(const struct encrypt_opts *o, const struct logger *log,
 		goto out;
 	}
 	res->token = r;
+	if (o->recovery) {
+		int slot;
+
+		r = recovery_enroll(l, pass, o->recovery, &slot, why, whylen);
+		if (r < 0)
+			goto out;
+		res->recovery_keyslot = slot;
+	}
 	r = bind_new(l, o->label, res->uuid, setkey, pass, why, whylen);
 	if (r < 0)
 		goto out;

@@ -15,12 +15,13 @@ struct encrypt_opts {
 	const struct strv *devices;	/* candidates (--device); NULL: every block device */
 	struct enroll_opts tpm;		/* the token's policy (device is unused) */
 	bool mkfs;			/* make ext4 with the label inside (needs device-mapper) */
+	const struct secret *recovery;	/* also a recovery key (recovery.h); NULL: none */
 };
 
 struct encrypt_result {
 	char device[256];
 	char uuid[40];
-	int keyslot, token;
+	int keyslot, token, recovery_keyslot;
 };
 
 /* Returns 0, or -errno with why set: -ENOENT nothing has that label,

@@ -20,6 +20,7 @@
 #include "tpm2.h"
 #include "discover.h"
 #include "identity.h"
+#include "recovery.h"
 #include "setkey.h"
 #include "vset.h"
 
@@ -151,7 +152,9 @@ static int store(struct luks *l, const struct enroll_opts *o, struct token_tpm2 
 	if (!pass)
 		return -ENOMEM;
 	pass->len = codec_b64_encode(secret->buf, secret->len, (char *)pass->buf);
-	r = luks_add_keyslot(l, o->unlock_key->buf, o->unlock_key->len, pass->buf, pass->len);
+	r = o->unlock_key ? luks_add_keyslot(l, o->unlock_key->buf, o->unlock_key->len, pass->buf,
+					     pass->len)
+			  : luks_add_keyslot_vk(l, pass->buf, pass->len);
 	secret_free(pass);
 	if (r < 0) {
 		snprintf(why, whylen, "cannot add a keyslot: %s", strerror(-r));
@@ -173,8 +176,8 @@ static int store(struct luks *l, const struct enroll_opts *o, struct token_tpm2 
 static int load_pubkey(const struct enroll_opts *o, struct token_tpm2 *tok, struct pubkey *key,
 		       char *why, size_t whylen)
 {
-	char *pem = NULL;
-	int r = file_read_text(o->pubkey_path, 64 * 1024, &pem);
+	char *pem = o->pubkey_pem ? strdup(o->pubkey_pem) : NULL;
+	int r = o->pubkey_pem ? (pem ? 0 : -ENOMEM) : file_read_text(o->pubkey_path, 64 * 1024, &pem);
 
 	if (r == 0)
 		r = policy_pubkey_from_pem(pem, key, why, whylen);
@@ -192,7 +195,7 @@ static int prepare(const struct enroll_opts *o, const struct logger *log, struct
 	struct pubkey key, *keyp = NULL;
 	int r;
 
-	if (o->pubkey_path) {
+	if (o->pubkey_path || o->pubkey_pem) {
 		r = load_pubkey(o, tok, &key, why, whylen);
 		if (r < 0)
 			return r;
@@ -322,36 +325,71 @@ static int set_of(const struct enroll_opts *o, struct luks *l, unsigned char id[
 	return 0;
 }
 
+/* The header, writable and healthy, opened with the unlock key. */
+static int load_open(const struct enroll_opts *o, const struct logger *log, struct luks **l,
+		     char *why, size_t whylen)
+{
+	int r = luks_load_rw(o->device, log, l, why, whylen);
+
+	if (r < 0)
+		return r;
+	if (luks_health(*l) != HDR_OK) {
+		snprintf(why, whylen, "LUKS2 header has a damaged copy: run 'cryptsetup repair' first");
+		return -EROFS;
+	}
+	r = writable(o->device, *l, why, whylen);
+	if (r < 0)
+		return r;
+	r = luks_open_passphrase(*l, o->unlock_key->buf, o->unlock_key->len);
+	if (r < 0) {
+		snprintf(why, whylen, "the unlock key opens no keyslot");
+		return -EPERM;
+	}
+	return 0;
+}
+
+int enroll_recovery(const struct enroll_opts *o, const struct secret *key,
+		    const struct logger *log, int *keyslot, char *why, size_t whylen)
+{
+	struct luks *l = NULL;
+	int r = load_open(o, log, &l, why, whylen);
+
+	*keyslot = -1;
+	if (r == 0)
+		r = recovery_enroll(l, o->unlock_key, key, keyslot, why, whylen);
+	luks_free(l);
+	return r;
+}
+
 int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *token_id,
 		int *keyslot, char *why, size_t whylen)
+{
+	struct luks *l = NULL;
+	int r = load_open(o, log, &l, why, whylen);
+
+	*token_id = *keyslot = -1;
+	if (r == 0)
+		r = enroll_tpm2_open(l, o, log, token_id, keyslot, why, whylen);
+	if (r == 1) {
+		*token_id = -1;
+		r = 0;
+	}
+	luks_free(l);
+	return r;
+}
+
+int enroll_tpm2_open(struct luks *l, const struct enroll_opts *o, const struct logger *log,
+		     int *token_id, int *keyslot, char *why, size_t whylen)
 {
 	struct enroll_opts opts = *o;
 	unsigned char set[VSET_ID_LEN];
 	bool bound = false;
-	struct luks *l = NULL;
 	struct tpm2 *tpm = NULL;
 	struct secret *secret = NULL;
 	struct token_tpm2 tok = { 0 };
 	int r;
 
 	*token_id = *keyslot = -1;
-	r = luks_load_rw(o->device, log, &l, why, whylen);
-	if (r < 0)
-		goto out;
-	if (luks_health(l) != HDR_OK) {
-		snprintf(why, whylen, "LUKS2 header has a damaged copy: run 'cryptsetup repair' first");
-		r = -EROFS;
-		goto out;
-	}
-	r = writable(o->device, l, why, whylen);
-	if (r < 0)
-		goto out;
-	r = luks_open_passphrase(l, o->unlock_key->buf, o->unlock_key->len);
-	if (r < 0) {
-		snprintf(why, whylen, "the unlock key opens no keyslot");
-		r = -EPERM;
-		goto out;
-	}
 	r = set_of(o, l, set, &bound, why, whylen);
 	if (r < 0)
 		goto out;
@@ -362,7 +400,7 @@ int enroll_tpm2(const struct enroll_opts *o, const struct logger *log, int *toke
 	if (already_enrolled(tpm, l, tok.shard[0].policy_hash, token_id, log)) {
 		log_info(log, "%s: a systemd-tpm2 token with this policy is already enrolled (token %d)",
 			 o->device, *token_id);
-		*token_id = -1;
+		r = 1;
 		goto out;
 	}
 	r = seal_new(tpm, &opts, log, &tok, &secret, why, whylen);
@@ -372,6 +410,5 @@ out:
 	token_free(&tok);
 	secret_free(secret);
 	tpm2_close(tpm);
-	luks_free(l);
 	return r;
 }

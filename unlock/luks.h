@@ -78,6 +78,11 @@ const char *luks_uuid(const struct luks *l);
  * keyslot or -errno (-EPERM: old opens nothing). */
 int luks_add_keyslot(struct luks *l, const unsigned char *old, size_t oldlen,
 		     const unsigned char *pass, size_t passlen);
+/* The same for the volume key the last open found (or luks_use_volume_key
+ * took): -ENOKEY when there is none. */
+int luks_add_keyslot_vk(struct luks *l, const unsigned char *pass, size_t passlen);
+/* Remove token id (its keyslot stays). */
+int luks_remove_token(struct luks *l, int id);
 /* Store a token; returns its id or -errno. */
 int luks_add_token(struct luks *l, const char *json);
 int luks_destroy_keyslot(struct luks *l, int keyslot);
