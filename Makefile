@@ -22,7 +22,7 @@ endif
 
 # Modules of the binary; cli*.c (argv, the verbs, main()) only link into it.
 MODS     := log secret strv yamltree config config_load identity discover plan \
-            luks_hdr luks luks_write recovery reseal files codec token policy pcrsig tpm2 keysource keysource_tpm2 \
+            luks_hdr luks luks_write recovery reseal prompt rescue files codec token policy pcrsig tpm2 keysource keysource_tpm2 \
             unlock report enroll measure encrypt vset trust runall setkey bind tcti tpm2_unseal tpm2_pcr tpm2_seal dmkey
 OBJS     := $(MODS:%=$(BUILD)/%.o)
 CLI_OBJS := $(BUILD)/cli.o $(BUILD)/cli_common.o $(BUILD)/cli_reseal.o $(BUILD)/cli_unlock.o $(BUILD)/cli_enroll.o
@@ -73,7 +73,7 @@ check-unit: $(UNIT_BIN)
 	sh tests/run-unit.sh $(UNIT_BIN)
 
 INTEGRATION := tests/integration/run.sh tests/integration/tpm.sh tests/integration/trust.sh \
-               tests/integration/recovery.sh \
+               tests/integration/recovery.sh tests/integration/prompt.sh \
                tests/integration/hostile.sh
 
 check-integration: $(BIN) build/sd_tpm2_open

@@ -46,6 +46,7 @@ enum opt_bit {
 	O_UNLOCKKEY = 1 << 9,	/* --unlock-key-file */
 	O_MKFS = 1 << 10,	/* --no-mkfs */
 	O_RECOVERY = 1 << 11,	/* --recovery-key, --recovery-key-file */
+	O_PROMPT = 1 << 12,	/* --prompt */
 };
 
 typedef int (*verb_fn)(struct env *e);
@@ -61,8 +62,8 @@ struct verb {
 
 static const struct verb verbs[] = {
 	{ "unlock-all", cli_unlock_all, 0, 0,
-	  O_JSON | O_DEVICE | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG | O_TPM,
-	  "unlock-all [--key-file FILE] [--test] [--dry-run] [--json] [--device PATH]...",
+	  O_JSON | O_DEVICE | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG | O_TPM | O_PROMPT,
+	  "unlock-all [--key-file FILE] [--prompt] [--test] [--dry-run] [--json] [--device PATH]...",
 	  "open every LUKS2 volume that is not open yet" },
 	{ "unlock", cli_unlock, 1, 2,
 	  O_JSON | O_KEYFILE | O_TEST | O_DRYRUN | O_NOTOKENS | O_CONFIG | O_TPM,
@@ -141,6 +142,9 @@ static void usage_verb(FILE *f, const struct verb *v)
 			   "  --tpm2-signature FILE signed PCR policy (default: systemd's search path)\n"
 			   "  --tpm2-pin-file FILE  PIN for tokens that need one (\"-\" for stdin)\n"
 			   "  --no-tpm              do not use the TPM\n");
+	if (v->opts & O_PROMPT)
+		fprintf(f, "  --prompt              ask on the terminal for the recovery key (or the PIN)\n"
+			   "                        of volumes the TPM cannot open (the initrd always asks)\n");
 	if (v->opts & O_NOTOKENS)
 		fprintf(f, "  --no-tokens           do not try the volume's LUKS2 tokens\n");
 	if (v->opts & O_TEST)
@@ -165,7 +169,7 @@ enum { OPT_JSON = 256, OPT_DEVICE, OPT_KEYFILE, OPT_TEST, OPT_DRYRUN, OPT_NOTOKE
        OPT_CONFIGDIR, OPT_EXTRADIR, OPT_CMDLINE, OPT_SYSFS, OPT_VERSION, OPT_TPMDEV,
        OPT_TPMSIG, OPT_PINFILE, OPT_NOTPM, OPT_TPM, OPT_TPMPCRS, OPT_PUBKEY, OPT_PUBKEYPCRS,
        OPT_PIN, OPT_UNLOCKKEY, OPT_NOMKFS, OPT_NOPCR15,
-       OPT_RECOVERY, OPT_RECOVERYFILE };
+       OPT_RECOVERY, OPT_RECOVERYFILE, OPT_PROMPT };
 
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -196,6 +200,7 @@ static const struct option long_opts[] = {
 	{ "no-pcr15", no_argument, NULL, OPT_NOPCR15 },
 	{ "recovery-key", no_argument, NULL, OPT_RECOVERY },
 	{ "recovery-key-file", required_argument, NULL, OPT_RECOVERYFILE },
+	{ "prompt", no_argument, NULL, OPT_PROMPT },
 	{ 0 },
 };
 
@@ -237,6 +242,8 @@ static unsigned opt_class(int c)
 	case OPT_RECOVERY:
 	case OPT_RECOVERYFILE:
 		return O_RECOVERY;
+	case OPT_PROMPT:
+		return O_PROMPT;
 	default:
 		return 0;
 	}
@@ -372,6 +379,9 @@ static int parse_args(int argc, char **argv, struct args *a, const struct verb *
 			break;
 		case OPT_RECOVERYFILE:
 			a->recovery_key_file = optarg;
+			break;
+		case OPT_PROMPT:
+			a->prompt = true;
 			break;
 		case ':':
 			fprintf(stderr, "kcrypt: %s: option %s needs an argument\n", v->name,

@@ -24,7 +24,7 @@ struct args {
 	const char *tpm_device;
 	const char *tpm2_signature;
 	const char *pin_file;
-	bool tpm, pin, no_mkfs, no_pcr15, recovery_key;
+	bool tpm, pin, no_mkfs, no_pcr15, recovery_key, prompt;
 	const char *recovery_key_file;
 	const char *tpm_pcrs, *public_key, *public_key_pcrs, *unlock_key_file;
 	const char *cmdline;

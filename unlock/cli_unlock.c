@@ -10,6 +10,8 @@
 #include "discover.h"
 #include "exitcode.h"
 #include "measure.h"
+#include "prompt.h"
+#include "rescue.h"
 #include "report.h"
 #include "runall.h"
 #include "trust.h"
@@ -29,11 +31,28 @@ static int discover(struct env *e, struct volume_list *vols, size_t *errors)
 	return r;
 }
 
+/* The marker a boot that needed a typed key leaves (rescue.h). */
+static void rescued_read(struct strv *out)
+{
+	char line[512];
+	FILE *f = fopen(RESCUE_MARKER, "re");
+
+	if (!f)
+		return;
+	while (out->n < 64 && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0])
+			strv_add_unique(out, line);
+	}
+	fclose(f);
+}
+
 int cli_status(struct env *e)
 {
 	struct volume_list vols = { 0 };
 	struct plan p = { 0 };
 	struct status_entry *ent = NULL;
+	struct strv rescued = { 0 };
 	size_t errors = 0;
 	int code = EXIT_FAIL;
 
@@ -44,10 +63,11 @@ int cli_status(struct env *e)
 	if (!ent)
 		goto out;
 	status_gather(&p, &e->log, ent);
+	rescued_read(&rescued);
 	if (e->a->json)
-		report_status_json(stdout, ent, p.n);
+		report_status_json(stdout, ent, p.n, &rescued);
 	else
-		report_status_text(stdout, ent, p.n);
+		report_status_text(stdout, ent, p.n, &rescued);
 	code = errors ? EXIT_DEVICE : EXIT_OK;
 	/* a header that cannot be loaded is a device problem, even here */
 	for (size_t i = 0; i < p.n; i++)
@@ -55,6 +75,7 @@ int cli_status(struct env *e)
 			code = EXIT_DEVICE;
 out:
 	free(ent);
+	strv_free(&rescued);
 	plan_free(&p);
 	volume_list_free(&vols);
 	return cli_finish(e, code);
@@ -92,6 +113,7 @@ static int run_begin(struct env *e, struct run *r, struct run_secrets *sec)
 static void run_end(struct run *r, struct run_secrets *sec)
 {
 	keysource_tpm2_release(&r->tpm);
+	secret_free(r->typed);
 	secret_free(sec->key);
 	secret_free(sec->pin);
 }
@@ -105,7 +127,7 @@ static void report_run(struct env *e, const struct plan *p, const struct step_re
 				   e->a->dry_run ? "dry-run" : e->a->test ? "test" : "activate");
 }
 
-static void runall_env_of(struct env *e, struct runall_env *re)
+static void runall_env_of(struct env *e, struct runall_env *re, struct prompt *pr)
 {
 	memset(re, 0, sizeof(*re));
 	re->cfg = &e->cfg;
@@ -115,6 +137,11 @@ static void runall_env_of(struct env *e, struct runall_env *re)
 	re->sysfs = e->a->sysfs;
 	re->initrd = access("/etc/initrd-release", F_OK) == 0;
 	re->measured = measure_is_measured_uki(NULL);
+	/* in the initrd by default, by hand with --prompt; kcrypt.prompt=0 never */
+	if (pr && (re->initrd || e->a->prompt) && e->cfg.prompt && !e->a->dry_run) {
+		prompt_init(pr, re->initrd, e->cfg.prompt_timeout, &e->log);
+		re->prompt = pr;
+	}
 }
 
 int cli_unlock_all(struct env *e)
@@ -122,6 +149,7 @@ int cli_unlock_all(struct env *e)
 	struct runall_env re;
 	struct runall_result out = { 0 };
 	struct run_secrets sec = { 0 };
+	struct prompt pr;
 	struct run run;
 	int code;
 
@@ -130,7 +158,7 @@ int cli_unlock_all(struct env *e)
 		log_info(&e->log, "disabled by rd.kcrypt=0 on the kernel command line");
 		return EXIT_OK;
 	}
-	runall_env_of(e, &re);
+	runall_env_of(e, &re, &pr);
 	code = run_begin(e, &run, &sec);
 	if (code == EXIT_OK) {
 		code = runall(&re, &run, &out);
@@ -167,7 +195,7 @@ int cli_unlock(struct env *e)
 			log_err(&e->log, "%s: cannot probe: %s", dev, strerror(-r));
 		return r == -ENOMEM ? EXIT_FAIL : EXIT_DEVICE;
 	}
-	runall_env_of(e, &re);
+	runall_env_of(e, &re, NULL);
 	code = run_begin(e, &run, &sec);
 	if (code == EXIT_OK && plan_build_one(&v, &e->cfg, name, &p) == 0 && p.n == 1) {
 		unlock_unseal(&p, &run.uo, &run.ks, &e->log, res);
@@ -205,7 +233,7 @@ int cli_bind(struct env *e)
 	int code, r;
 
 	cli_load_config(e);
-	runall_env_of(e, &re);
+	runall_env_of(e, &re, NULL);
 	code = run_begin(e, &run, &sec);
 	if (code != EXIT_OK)
 		goto out;

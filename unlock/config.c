@@ -14,6 +14,8 @@ void config_init(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->timeout = CONFIG_DEFAULT_TIMEOUT;
+	c->prompt = true;
+	c->prompt_timeout = CONFIG_DEFAULT_PROMPT_TIMEOUT;
 }
 
 void config_free(struct config *c)
@@ -379,6 +381,13 @@ static void cmdline_key(struct config *c, const char *key, const char *val, stru
 	} else if (!strcmp(key, "timeout")) {
 		if (!val || parse_seconds(val, &c->timeout) < 0)
 			diags_add(d, src, 0, "kcrypt.timeout: '%s' is not a number of seconds",
+				  val ? val : "");
+	} else if (!strcmp(key, "prompt")) {
+		if (parse_bool(val ? val : "1", &c->prompt) < 0)
+			diags_add(d, src, 0, "kcrypt.prompt: '%s' is not a boolean", val);
+	} else if (!strcmp(key, "prompt_timeout")) {
+		if (!val || parse_seconds(val, &c->prompt_timeout) < 0)
+			diags_add(d, src, 0, "kcrypt.prompt_timeout: '%s' is not a number of seconds",
 				  val ? val : "");
 	} else if (!strcmp(key, "tpm_device") || !strcmp(key, "tpm-device")) {
 		if (val && *val) {

@@ -12,6 +12,7 @@
 /* A config file larger than this is refused unread (Kairos configs are KBs) */
 #define CONFIG_MAX_FILE_SIZE (1024 * 1024)
 #define CONFIG_DEFAULT_TIMEOUT 30
+#define CONFIG_DEFAULT_PROMPT_TIMEOUT 90
 /* Kairos machines list a handful of labels; a file listing thousands is
  * hostile, and each label costs a scan of the list */
 #define CONFIG_MAX_LABELS 256
@@ -30,6 +31,8 @@ struct config {
 	bool allow_plaintext_all;    /* kcrypt.allow_plaintext=1 */
 	bool set_required;	     /* kcrypt.volume_set=required */
 	int timeout;		  /* seconds; kcrypt.timeout / rd.kcrypt.timeout */
+	bool prompt;		  /* kcrypt.prompt: ask a person when the TPM cannot */
+	int prompt_timeout;	  /* seconds; kcrypt.prompt_timeout */
 	bool debug;		  /* kcrypt.debug / rd.kcrypt.debug */
 	bool disabled;		  /* rd.kcrypt=0 */
 };

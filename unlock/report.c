@@ -147,7 +147,8 @@ static int width(int w, const char *s)
 	return n > w ? n : w;
 }
 
-void report_status_text(FILE *f, const struct status_entry *e, size_t n)
+void report_status_text(FILE *f, const struct status_entry *e, size_t n,
+			const struct strv *rescued)
 {
 	int wd = 6, wl = 5, wm = 6;
 
@@ -179,6 +180,12 @@ void report_status_text(FILE *f, const struct status_entry *e, size_t n)
 			fprintf(f, "  ! %s\n", e[i].error);
 		else if (e[i].health == HDR_DEGRADED)
 			fprintf(f, "  ! one LUKS2 header copy is damaged: run 'cryptsetup repair'\n");
+	}
+	if (rescued && rescued->n) {
+		fprintf(f, "\nThis boot needed the recovery key (or a passphrase) for:\n");
+		for (size_t i = 0; i < rescued->n; i++)
+			fprintf(f, "  %s\n", rescued->v[i]);
+		fprintf(f, "Run 'kcrypt reseal' so that the next boot opens them unattended.\n");
 	}
 }
 
@@ -252,7 +259,8 @@ static struct json_object *policy_json(const struct token_policy *tp)
 	return o;
 }
 
-int report_status_json(FILE *f, const struct status_entry *e, size_t n)
+int report_status_json(FILE *f, const struct status_entry *e, size_t n,
+		       const struct strv *rescued)
 {
 	struct json_object *root = json_object_new_object(), *vols = json_object_new_array();
 
@@ -285,6 +293,10 @@ int report_status_json(FILE *f, const struct status_entry *e, size_t n)
 		json_object_array_add(vols, o);
 	}
 	json_object_object_add(root, "volumes", vols);
+	vols = json_object_new_array();
+	for (size_t i = 0; rescued && i < rescued->n; i++)
+		json_object_array_add(vols, json_object_new_string(rescued->v[i]));
+	json_object_object_add(root, "recovery_used", vols);
 	return emit(f, root);
 }
 

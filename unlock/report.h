@@ -7,6 +7,7 @@
 
 #include "luks.h"
 #include "plan.h"
+#include "strv.h"
 #include "unlock.h"
 
 /* What a systemd-tpm2 token asks of the TPM (status output). */
@@ -39,8 +40,12 @@ struct status_entry {
 /* Load each planned volume's header (read-only) for its keyslots/tokens. */
 void status_gather(const struct plan *p, const struct logger *log, struct status_entry *out);
 
-void report_status_text(FILE *f, const struct status_entry *e, size_t n);
-int report_status_json(FILE *f, const struct status_entry *e, size_t n);
+/* rescued: the volumes this boot opened with a typed key ("LABEL DEVICE"
+ * lines of /run/kcrypt/recovery-used), NULL or empty when none */
+void report_status_text(FILE *f, const struct status_entry *e, size_t n,
+			const struct strv *rescued);
+int report_status_json(FILE *f, const struct status_entry *e, size_t n,
+		       const struct strv *rescued);
 
 void report_plan_text(FILE *f, const struct plan *p);
 int report_unlock_json(FILE *f, const struct plan *p, const struct step_result *res,

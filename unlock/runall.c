@@ -14,6 +14,7 @@
 #include "discover.h"
 #include "exitcode.h"
 #include "measure.h"
+#include "rescue.h"
 #include "trust.h"
 
 
@@ -214,8 +215,12 @@ static int pass(const struct runall_env *env, struct run *run, const struct plan
 	int r;
 
 	unlock_unseal(sub, &run->uo, &run->ks, env->log, res);
+	if (env->prompt && !run->uo.dry_run)
+		rescue_pass(env->prompt, run, sub, res, env->log);
 	r = run->uo.dry_run ? 0 : trust_volume_set(sub, res, env->cfg->set_required, anchor, env->log);
 	unlock_activate(sub, &run->uo, env->log, res);
+	if (env->prompt)
+		rescue_mark(sub, res);
 	return r;
 }
 

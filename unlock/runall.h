@@ -21,6 +21,8 @@
 #include "unlock.h"
 #include "volume.h"
 
+struct prompt;
+
 /* kcrypt's own runtime directory: phase markers, the OEM's private mount */
 #define KCRYPT_RUN_DIR "/run/kcrypt"
 
@@ -29,6 +31,8 @@ struct run {
 	struct unlock_opts uo;
 	struct keysource_ctx ks;
 	struct tpm_state tpm;
+	struct secret *typed;	/* the key a person typed that opened something:
+				 * tried on pass 2's volumes before asking again */
 };
 
 struct runall_env {
@@ -39,6 +43,7 @@ struct runall_env {
 	const char *sysfs;
 	bool initrd;			/* wait for disks; only expected volumes */
 	bool measured;			/* a measured UKI boot: downgrade checks, PCR 15 */
+	const struct prompt *prompt;	/* ask a person when the TPM cannot; NULL: never */
 };
 
 struct runall_result {

@@ -5,6 +5,7 @@
 #define KCRYPT_TPM2_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "log.h"
@@ -47,6 +48,15 @@ int tpm2_pcr_banks(struct tpm2 *t, uint16_t *algs, size_t max, char *why, size_t
  * bank algs[i]. Returns 0 or -EIO. */
 int tpm2_pcr_extend(struct tpm2 *t, int pcr, const uint16_t *algs,
 		    const unsigned char (*digest)[64], size_t n, char *why, size_t whylen);
+
+/* The dictionary-attack state: a PIN typed wrong counts a failure; at
+ * max_failures the TPM refuses every DA-protected object until one
+ * failure is forgotten per interval seconds. */
+struct tpm2_da {
+	bool in_lockout;
+	uint32_t failures, max_failures, interval;
+};
+int tpm2_da_info(struct tpm2 *t, struct tpm2_da *da, char *why, size_t whylen);
 
 /* 0 when every shard of tok loads under its parent on this TPM; -ENOENT
  * when it does not (sealed on another TPM, or before a TPM clear). */

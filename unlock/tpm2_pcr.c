@@ -102,3 +102,40 @@ int tpm2_pcr_extend(struct tpm2 *t, int pcr, const uint16_t *algs,
 	return 0;
 }
 
+
+int tpm2_da_info(struct tpm2 *t, struct tpm2_da *da, char *why, size_t whylen)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TSS2_RC rc;
+
+	memset(da, 0, sizeof(*da));
+	rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT, 20, NULL, &cap);
+	if (rc != TSS2_RC_SUCCESS) {
+		snprintf(why, whylen, "cannot read the dictionary-attack state: %s",
+			 Tss2_RC_Decode(rc));
+		return -EIO;
+	}
+	for (UINT32 i = 0; i < cap->data.tpmProperties.count; i++) {
+		const TPMS_TAGGED_PROPERTY *p = &cap->data.tpmProperties.tpmProperty[i];
+
+		switch (p->property) {
+		case TPM2_PT_PERMANENT:
+			da->in_lockout = (p->value & TPMA_PERMANENT_INLOCKOUT) != 0;
+			break;
+		case TPM2_PT_LOCKOUT_COUNTER:
+			da->failures = p->value;
+			break;
+		case TPM2_PT_MAX_AUTH_FAIL:
+			da->max_failures = p->value;
+			break;
+		case TPM2_PT_LOCKOUT_INTERVAL:
+			da->interval = p->value;
+			break;
+		default:
+			break;
+		}
+	}
+	Esys_Free(cap);
+	return 0;
+}

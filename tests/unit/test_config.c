@@ -246,6 +246,22 @@ static void cmdline_disable_and_bad_values(void **state)
 	assert_false(f->c.disabled);
 }
 
+static void cmdline_prompt(void **state)
+{
+	struct fx *f = *state;
+
+	assert_true(f->c.prompt);
+	assert_int_equal(f->c.prompt_timeout, CONFIG_DEFAULT_PROMPT_TIMEOUT);
+	config_parse_cmdline(&f->c, "rd.kcrypt.prompt=0 rd.kcrypt.prompt_timeout=15", &f->d);
+	assert_false(f->c.prompt);
+	assert_int_equal(f->c.prompt_timeout, 15);
+	config_parse_cmdline(&f->c, "kcrypt.prompt kcrypt.prompt_timeout=later "
+			     "kcrypt.prompt=sometimes", &f->d);
+	assert_true(f->c.prompt);
+	assert_int_equal(f->c.prompt_timeout, 15);
+	assert_int_equal(f->d.n, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +281,7 @@ int main(void)
 		cmocka_unit_test(header_detection),
 		cmocka_unit_test_setup_teardown(cmdline_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(cmdline_disable_and_bad_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(cmdline_prompt, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
