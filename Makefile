@@ -23,13 +23,15 @@ endif
 # Modules of the binary; cli*.c (argv, the verbs, main()) only link into it.
 MODS     := log secret strv yamltree config config_load identity discover plan \
             luks_hdr luks luks_write recovery reseal prompt rescue files codec token policy pcrsig tpm2 keysource keysource_tpm2 \
-            unlock report enroll measure encrypt vset trust runall setkey bind tcti tpm2_unseal tpm2_pcr tpm2_seal dmkey
+            unlock report enroll measure encrypt vset trust runall setkey bind tcti tpm2_unseal tpm2_pcr tpm2_seal dmkey \
+            pe uki ukicheck
 OBJS     := $(MODS:%=$(BUILD)/%.o)
-CLI_OBJS := $(BUILD)/cli.o $(BUILD)/cli_common.o $(BUILD)/cli_reseal.o $(BUILD)/cli_unlock.o $(BUILD)/cli_enroll.o
+CLI_OBJS := $(BUILD)/cli.o $(BUILD)/cli_common.o $(BUILD)/cli_reseal.o $(BUILD)/cli_unlock.o $(BUILD)/cli_enroll.o \
+            $(BUILD)/cli_checkuki.o
 BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)
 
 # One cmocka program per pure module, linked with the modules it needs.
-UNITS    := config identity plan token pcrsig measure vset
+UNITS    := config identity plan token pcrsig measure vset uki ukicheck
 UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
 .PHONY: all clean install test check check-unit check-integration check-asan \
@@ -74,7 +76,7 @@ check-unit: $(UNIT_BIN)
 
 INTEGRATION := tests/integration/run.sh tests/integration/tpm.sh tests/integration/trust.sh \
                tests/integration/recovery.sh tests/integration/prompt.sh \
-               tests/integration/hostile.sh
+               tests/integration/hostile.sh tests/integration/checkuki.sh
 
 check-integration: $(BIN) build/sd_tpm2_open
 	sh tests/run-suites.sh $(abspath $(BIN)) $(INTEGRATION)
@@ -96,17 +98,19 @@ check-valgrind: $(BIN) $(UNIT_BIN) build/sd_tpm2_open
 
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
                $(shell pkg-config --cflags $(PKGS)) -Iunlock
-FUZZERS     := config token pcrsig vset luks_hdr
+FUZZERS     := config token pcrsig vset luks_hdr pe
 FUZZ_SRC_config := unlock/config.c unlock/yamltree.c unlock/strv.c
 FUZZ_SRC_token  := unlock/token.c unlock/codec.c
 FUZZ_SRC_pcrsig := unlock/pcrsig.c unlock/codec.c
 FUZZ_SRC_vset   := unlock/vset.c unlock/codec.c unlock/secret.c
 FUZZ_SRC_luks_hdr := unlock/luks_hdr.c
+FUZZ_SRC_pe     := unlock/pe.c unlock/uki.c
 FUZZ_SEEDS_config := tests/data/config
 FUZZ_SEEDS_token  := tests/data/token
 FUZZ_SEEDS_pcrsig := tests/data/pcrsig
 FUZZ_SEEDS_vset   := tests/data/vset
 FUZZ_SEEDS_luks_hdr := build/seeds-luks2
+FUZZ_SEEDS_pe   := build/seeds-pe
 
 .SECONDEXPANSION:
 build/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) | $(BUILD)
@@ -115,16 +119,19 @@ build/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) | $(BUILD)
 build/seeds-luks2: tests/fuzz/luks-seeds.sh | $(BUILD)
 	sh tests/fuzz/luks-seeds.sh $@
 
+build/seeds-pe: tests/fuzz/pe-seeds.sh | $(BUILD)
+	sh tests/fuzz/pe-seeds.sh $@
+
 # make test: a short pass per parser; make fuzz: half an hour each;
 # make fuzz-long: FUZZ_HOURS (default 4) each, for a person to leave running
-fuzz-short: $(FUZZERS:%=build/fuzz_%) build/seeds-luks2
+fuzz-short: $(FUZZERS:%=build/fuzz_%) build/seeds-luks2 build/seeds-pe
 	$(foreach f,$(FUZZERS),sh tests/fuzz/run.sh build/fuzz_$(f) 20 $(FUZZ_SEEDS_$(f)) &&) true
 
-fuzz: $(FUZZERS:%=build/fuzz_%) build/seeds-luks2
+fuzz: $(FUZZERS:%=build/fuzz_%) build/seeds-luks2 build/seeds-pe
 	$(foreach f,$(FUZZERS),sh tests/fuzz/run.sh build/fuzz_$(f) 1800 $(FUZZ_SEEDS_$(f)) &&) true
 
 FUZZ_HOURS ?= 4
-fuzz-long: $(FUZZERS:%=build/fuzz_%) build/seeds-luks2
+fuzz-long: $(FUZZERS:%=build/fuzz_%) build/seeds-luks2 build/seeds-pe
 	$(foreach f,$(FUZZERS),sh tests/fuzz/run.sh build/fuzz_$(f) $$(($(FUZZ_HOURS) * 3600)) $(FUZZ_SEEDS_$(f)) &&) true
 
 lint:

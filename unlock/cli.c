@@ -92,6 +92,9 @@ static const struct verb verbs[] = {
 	{ "status", cli_status, 0, 0, O_JSON | O_DEVICE | O_CONFIG,
 	  "status [--json] [--device PATH]...",
 	  "list LUKS volumes: identity, tokens, keyslots, state" },
+	{ "check-uki", cli_check_uki, 1, 1, O_JSON | O_DEVICE | O_CONFIG | O_TPM,
+	  "check-uki FILE.efi [--json] [--device PATH]... [--tpm-device DEV | --no-tpm]",
+	  "say whether every volume will open after booting the UKI FILE.efi (PCR 11, signatures)" },
 };
 
 static const struct verb *find_verb(const char *name)

@@ -66,6 +66,7 @@ int cli_bind(struct env *e);
 int cli_enroll(struct env *e);
 int cli_encrypt(struct env *e);
 int cli_pcrphase(struct env *e);
+int cli_check_uki(struct env *e);
 int cli_reseal(struct env *e);
 
 #endif
