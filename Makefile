@@ -36,7 +36,7 @@ UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
 .PHONY: all clean install test check check-unit check-integration check-asan \
         check-valgrind fuzz fuzz-short fuzz-long lint demo demo-host setup bench qemu e2e \
-        e2e-attacks e2e-matrix
+        e2e-attacks e2e-matrix e2e-recovery
 
 all: $(BIN)
 
@@ -176,6 +176,11 @@ e2e-attacks: $(BIN)
 # PCR 7; ends "e2e-matrix: N passed, N failed"
 e2e-matrix: $(BIN)
 	bash qemu/e2e-matrix.sh
+
+# recovery key at the prompt (both initrd flavours), reseal, PIN and lockout,
+# headless, check-uki confirmed by booting; ends "e2e-recovery: N passed, N failed"
+e2e-recovery: $(BIN)
+	bash qemu/e2e-recovery.sh
 
 clean:
 	rm -rf build kcrypt

@@ -120,6 +120,19 @@ atpm_up() {
 	export TPM2TOOLS_TCTI="swtpm:path=$ATPM/sock"
 }
 
+# atpm_down_keep M: shut the copy down orderly and make it M's TPM state
+atpm_down_keep() {
+	local pid
+	pid=$(cat "$ATPM/pid")
+	tpm2_shutdown -c >/dev/null 2>&1 || true
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	cp -a "$ATPM"/state/tpm2-* "$1/tpm/"
+	rm -rf "$ATPM"
+	ATPM=
+	unset TPM2TOOLS_TCTI
+}
+
 # atpm_down: orderly (TPM2_Shutdown first: no DA failure counted), then gone
 atpm_down() {
 	local pid

@@ -39,6 +39,22 @@ keys() {
 	openssl pkey -in "$k/pcr-priv.pem" -pubout -out "$k/pcr-pub.pem"
 }
 
+# Another vendor's PCR signing key (a UKI the machine's tokens do not trust),
+# and the installation's recovery key, made the way systemd formats one:
+# the installer gets it through fw_cfg and gives it to kcrypt encrypt
+more_keys() {
+	local k=$B/keys
+	if [ ! -e "$k/pcr2-pub.pem" ]; then
+		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$k/pcr2-priv.pem" 2>/dev/null
+		openssl pkey -in "$k/pcr2-priv.pem" -pubout -out "$k/pcr2-pub.pem"
+	fi
+	if [ ! -e "$k/recovery.key" ]; then
+		head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' | tr '0-9a-f' 'cbdefghijklnrtuv' |
+			sed 's/.\{8\}/&-/g; s/-$//' | tr -d '\n' >"$k/recovery.key"
+		chmod 600 "$k/recovery.key"
+	fi
+}
+
 # kcrypt as `make install` lays it out, and a private dracut that has its module
 install_tree() {
 	make -s -C "$ROOT" kcrypt >/dev/null
@@ -133,11 +149,12 @@ rootfs() {
 	mkfs.ext4 -q -L ROOT -d "$r" "$img"
 }
 
-# uki NAME FLAVOUR PHASE [EXTRA_CMDLINE] [SIGNATURE_OF]: a signed UKI.
+# uki NAME FLAVOUR PHASE [EXTRA_CMDLINE] [SIGNATURE_OF] [PCRKEY]: a signed UKI.
 # PHASE is the phase path systemd-measure signs ("" = the stub's measurements
-# only); SIGNATURE_OF reuses another UKI's .pcrsig (a tampered image).
+# only); SIGNATURE_OF reuses another UKI's .pcrsig (a tampered image); PCRKEY
+# names the PCR signing key (default pcr; pcr2: another vendor's).
 uki() {
-	local name=$1 flavour=$2 phase=$3 extra=${4:-} sigof=${5:-} d=$B/uki/$1 k=$B/keys
+	local name=$1 flavour=$2 phase=$3 extra=${4:-} sigof=${5:-} pk=${6:-pcr} d=$B/uki/$1 k=$B/keys
 	local initrd=$B/initrd-$flavour.img
 	newer "$d/uki.signed.efi" "$initrd" "$k/db.crt" ${sigof:+"$B/uki/$sigof/pcrsig.json"} || return 0
 	log "uki $name: $flavour initrd, phase '$phase'${extra:+, cmdline +\"$extra\"}${sigof:+, signature of $sigof}"
@@ -149,15 +166,15 @@ uki() {
 	else
 		swtpm_sign_up
 		"$MEASURE" sign --linux="$VMLINUZ" --osrel="$d/os-release" --cmdline="$d/cmdline" \
-			--initrd="$initrd" --pcrpkey="$k/pcr-pub.pem" --bank=sha256 \
-			--private-key="$k/pcr-priv.pem" --public-key="$k/pcr-pub.pem" \
+			--initrd="$initrd" --pcrpkey="$k/$pk-pub.pem" --bank=sha256 \
+			--private-key="$k/$pk-priv.pem" --public-key="$k/$pk-pub.pem" \
 			--tpm2-device="swtpm:path=$B/signtpm/sock" --phase="$phase" >"$d/pcrsig.json"
 	fi
 	objcopy \
 		--add-section .osrel="$d/os-release" --change-section-vma .osrel=0x20000 \
 		--add-section .cmdline="$d/cmdline" --change-section-vma .cmdline=0x30000 \
 		--add-section .pcrsig="$d/pcrsig.json" --change-section-vma .pcrsig=0x40000 \
-		--add-section .pcrpkey="$k/pcr-pub.pem" --change-section-vma .pcrpkey=0x50000 \
+		--add-section .pcrpkey="$k/$pk-pub.pem" --change-section-vma .pcrpkey=0x50000 \
 		--add-section .linux="$VMLINUZ" --change-section-vma .linux=0x2000000 \
 		--add-section .initrd="$initrd" --change-section-vma .initrd=0x3000000 \
 		"$STUB" "$d/uki.efi"
@@ -184,6 +201,12 @@ ukis() {
 	uki v2 systemd enter-initrd "kcrypt.release=2"
 	uki tampered systemd enter-initrd "kcrypt.release=2 systemd.debug_shell" v1
 	uki shell shell enter-initrd
+	# qemu/e2e-recovery.sh: the prompt on (the test bed turns it off), in both
+	# flavours; a signature without enter-initrd; another vendor's key
+	uki rescue systemd enter-initrd "$RESCUE_WORDS"
+	uki rescue-shell shell enter-initrd "$RESCUE_WORDS"
+	uki nophase systemd "" "kcrypt.release=3"
+	uki otherkey systemd enter-initrd "kcrypt.release=4" "" pcr2
 	swtpm_sign_down
 	trap - EXIT
 }
@@ -250,14 +273,17 @@ installed() {
 	grep -q 'Enrolling secure boot keys' "$B/console-enroll.log" || die "keys not enrolled: $B/console-enroll.log"
 	log "boot 1: done in ${secs}s"
 	log "boot 2: Secure Boot on, installer UKI: kcrypt encrypt oem, persistent, data"
-	secs=$(qemu_boot "$m" "$B/console-install.log" --mode install) || true
+	secs=$(qemu_boot "$m" "$B/console-install.log" --mode install \
+		--fw-file recovery "$B/keys/recovery.key") || true
 	grep -q '^E2E installed' "$B/console-install.log" || die "installer did not finish: $B/console-install.log"
 	log "boot 2: done in ${secs}s"
 	echo "$secs" >"$m/install-secs"
+	cp "$B/keys/recovery.key" "$m/recovery.key"
 	touch "$m/.done"
 }
 
 keys
+more_keys
 initrds
 rootfs
 ukis

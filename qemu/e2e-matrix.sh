@@ -35,17 +35,6 @@ MARKER=$(installer_marker)
 TIMES=()
 M='' L=''
 
-# boot NAME UKI [qemu_boot args]: put the UKI on $M's ESP, boot, console in $L
-boot() {
-	local name=$1 uki=$2 secs
-	shift 2
-	L=$M/$name.log
-	esp_put "$M/disk.img" "$B/uki/$uki/uki.signed.efi" /EFI/Linux/kcrypt.efi
-	secs=$(qemu_boot "$M" "$L" "$@") || true
-	TIMES+=("$name ${secs}s")
-	echo "== $name ($uki): ${secs}s, console $L"
-}
-
 interop() {
 	M=$B/matrix-interop
 	machine_clone "$M"
@@ -80,14 +69,7 @@ db_update() {
 	M=$B/matrix-db
 	machine_clone "$M"
 	# the update: one more db certificate, an append signed with the KEK
-	local k=$B/keys u=$M/upd guid
-	mkdir -p "$u"
-	guid=$(cat /proc/sys/kernel/random/uuid)
-	openssl req -new -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=kcrypt test db update/" \
-		-keyout "$u/new.key" -out "$u/new.crt" 2>/dev/null
-	cert-to-efi-sig-list -g "$guid" "$u/new.crt" "$u/new.esl"
-	sign-efi-sig-list -a -g "$guid" -k "$k/KEK.key" -c "$k/KEK.crt" db "$u/new.esl" "$u/db-append.auth" >/dev/null
-	tar -cf "$M/upd.tar" -C "$u" db-append.auth
+	db_update_tar "$M"
 
 	boot 3-db-update v1 --mode dbupdate --extra-disk "$M/upd.tar"
 	check "5 db update: the system booted normally first" "$L" '^E2E mapper=data oem persistent $'
@@ -112,19 +94,6 @@ db_update() {
 	check "5 db update: the emergency path" "$L" 'emergency\.target'
 	check "5 db update: ...powered off" "$L" 'Powering off|reboot: Power down'
 	check_not "5 db update: the root never ran" "$L" '^E2E root-init'
-}
-
-# atpm_down_keep M: shut the copy down orderly and make it M's TPM state
-atpm_down_keep() {
-	local pid
-	pid=$(cat "$ATPM/pid")
-	tpm2_shutdown -c >/dev/null 2>&1 || true
-	kill "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-	cp -a "$ATPM"/state/tpm2-* "$1/tpm/"
-	rm -rf "$ATPM"
-	ATPM=
-	unset TPM2TOOLS_TCTI
 }
 
 powercut() {

@@ -16,7 +16,10 @@ KVER=$(find /boot -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' | sed 's/^vmlinuz
 VMLINUZ=/boot/vmlinuz-$KVER
 # console=ttyS0: the tests read the serial console; rd.emergency=poweroff:
 # a failed boot ends instead of waiting at a shell nobody can reach
-CMDLINE="console=ttyS0 root=LABEL=ROOT ro rd.shell=0 rd.emergency=poweroff panic=-1 rd.kcrypt.timeout=10"
+# rd.kcrypt.prompt=0: a boot the TPM refuses fails at once, not after the
+# prompt's wait; the rescue UKIs turn the prompt on (RESCUE_WORDS)
+CMDLINE="console=ttyS0 root=LABEL=ROOT ro rd.shell=0 rd.emergency=poweroff panic=-1 rd.kcrypt.timeout=10 rd.kcrypt.prompt=0"
+RESCUE_WORDS="rd.kcrypt.prompt=1 rd.kcrypt.prompt_timeout=45"
 
 # partition layout (MiB): efi, oem, persistent, data, root
 ESP_MB=100
@@ -45,16 +48,20 @@ swtpm_down() {
 }
 
 # qemu_boot MACHINE_DIR LOG [--no-tpm] [--mode MODE] [--extra-disk IMG]...
-# [--until ERE] [--kill-tpm-at ERE]: one UEFI boot of the machine (disk.img, vars.fd, tpm/) until
+# [--until ERE] [--kill-tpm-at ERE] [--fw-file NAME FILE] [--type ERE FILE]...:
+# one UEFI boot of the machine (disk.img, vars.fd, tpm/) until
 # it powers off; console to LOG. --extra-disk attaches IMG as one more virtio
 # disk (vdb, ...), like a USB stick beside the machine's disk. --until stops
 # QEMU once the console has a line matching ERE (a boot that never powers off,
 # e.g. the firmware waiting for a boot option). --kill-tpm-at kills the
 # swtpm process once the console matches ERE (a TPM that fails mid-boot).
+# --fw-file hands FILE to the guest as fw_cfg opt/kcrypt/NAME. --type: a
+# person at the serial console, who types FILE's content and Enter once the
+# console shows ERE (in order, each after the previous one).
 # Prints the wall time in
 # seconds; returns QEMU's exit code.
 qemu_boot() {
-	local m=$1 out=$2 tpm=yes mode="" until="" killtpm="" t0 rc pid disks=()
+	local m=$1 out=$2 tpm=yes mode="" until="" killtpm="" t0 rc pid disks=() fw=() typing=()
 	shift 2
 	while [ $# -gt 0 ]; do
 		case "$1" in
@@ -63,6 +70,8 @@ qemu_boot() {
 		--extra-disk) disks+=(-drive "file=$2,format=raw,if=virtio"); shift ;;
 		--until) until=$2; shift ;;
 		--kill-tpm-at) killtpm=$2; shift ;;
+		--fw-file) fw+=(-fw_cfg "name=opt/kcrypt/$2,file=$3"); shift 2 ;;
+		--type) typing+=("$2" "$3"); shift 2 ;;
 		*) die "qemu_boot: unknown option $1" ;;
 		esac
 		shift
@@ -70,7 +79,7 @@ qemu_boot() {
 	# shellcheck disable=SC2054	# commas belong to QEMU's option syntax
 	local args=(-accel tcg -m 1024 -machine q35,smm=on
 		-global driver=cfi.pflash01,property=secure,value=on
-		-nographic -no-reboot -nic none -serial "file:$out" -monitor none
+		-nographic -no-reboot -nic none -monitor none "${fw[@]}"
 		-drive "if=pflash,format=raw,unit=0,file=$OVMF_CODE,readonly=on"
 		-drive "if=pflash,format=raw,unit=1,file=$m/vars.fd"
 		-drive "file=$m/disk.img,format=raw,if=virtio" "${disks[@]}")
@@ -81,6 +90,15 @@ qemu_boot() {
 			-device tpm-tis,tpmdev=tpm0)
 	fi
 	[ -n "$mode" ] && args+=(-fw_cfg "name=opt/kcrypt/mode,string=$mode")
+	if [ ${#typing[@]} -gt 0 ]; then
+		# a socket to type into; the console still goes to $out
+		rm -f "$out" "$m/serial.sock"
+		args+=(-chardev "socket,id=ser0,path=$m/serial.sock,server=on,wait=off,logfile=$out"
+			-serial chardev:ser0)
+		python3 "$ROOT/qemu/type.py" "$m/serial.sock" "$out" "${QEMU_TIMEOUT:-240}" "${typing[@]}" &
+	else
+		args+=(-serial "file:$out")
+	fi
 	t0=$(date +%s.%N)
 	rc=0
 	if [ -n "$killtpm" ]; then
@@ -116,6 +134,19 @@ qemu_boot() {
 	return "$rc"
 }
 
+# db_update_tar M: M/upd.tar with a db update (one more certificate, an
+# append signed with the KEK) for the guest's dbupdate mode: PCR 7 moves
+db_update_tar() {
+	local k=$B/keys u=$1/upd guid
+	mkdir -p "$u"
+	guid=$(cat /proc/sys/kernel/random/uuid)
+	openssl req -new -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=kcrypt test db update/" \
+		-keyout "$u/new.key" -out "$u/new.crt" 2>/dev/null
+	cert-to-efi-sig-list -g "$guid" "$u/new.crt" "$u/new.esl"
+	sign-efi-sig-list -a -g "$guid" -k "$k/KEK.key" -c "$k/KEK.crt" db "$u/new.esl" "$u/db-append.auth" >/dev/null
+	tar -cf "$1/upd.tar" -C "$u" db-append.auth
+}
+
 # esp_put DISK FILE PATH: replace one file on the disk's ESP (partition 1 at 1 MiB)
 esp_put() {
 	mcopy -o -i "$1@@1M" "$2" "::$3"
@@ -132,6 +163,18 @@ machine_copy() {
 machine_clone() {
 	rm -rf "$1" && mkdir -p "$1"
 	cp -a --sparse=always "$B/installed/." "$1/"
+}
+
+# boot NAME UKI [qemu_boot args]: put the UKI on $M's ESP, boot, console in
+# $L, wall time added to TIMES (e2e-matrix.sh, e2e-recovery.sh)
+boot() {
+	local name=$1 uki=$2 secs
+	shift 2
+	L=$M/$name.log
+	esp_put "$M/disk.img" "$B/uki/$uki/uki.signed.efi" /EFI/Linux/kcrypt.efi
+	secs=$(qemu_boot "$M" "$L" "$@") || true
+	TIMES+=("$name ${secs}s")
+	echo "== $name ($uki): ${secs}s, console $L"
 }
 
 # --- console assertions, shared by e2e.sh and e2e-attacks.sh ---------------

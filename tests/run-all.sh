@@ -57,6 +57,7 @@ suite fuzz sum_of make -s fuzz-short
 suite e2e make -s e2e
 suite e2e-attacks make -s e2e-attacks
 suite e2e-matrix make -s e2e-matrix
+suite e2e-recovery make -s e2e-recovery
 
 echo
 echo "=== summary (logs in $log/)"

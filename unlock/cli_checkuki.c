@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "exitcode.h"
 #include "luks.h"
+#include "recovery.h"
 #include "runall.h"
 #include "tpm2.h"
 #include "ukicheck.h"
@@ -220,7 +221,13 @@ static void judge_volume(struct ck_uki *c, const struct logger *log, struct vol_
 		return;
 	}
 	for (size_t i = 0; i < info.ntokens; i++) {
-		if (strcmp(info.tokens[i].type, TOKEN_TYPE_TPM2) != 0) {
+		const char *type = info.tokens[i].type;
+
+		/* the set binding opens nothing; a recovery key needs a person,
+		 * not what an unattended boot can count on */
+		if (!strcmp(type, "kcrypt-set") || !strcmp(type, RECOVERY_TOKEN_TYPE))
+			continue;
+		if (strcmp(type, TOKEN_TYPE_TPM2) != 0) {
 			others++;
 			continue;
 		}

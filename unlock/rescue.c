@@ -201,9 +201,12 @@ size_t rescue_pass(const struct prompt *pr, struct run *run, const struct plan *
 		size_t got;
 		int r;
 
+		const char *why = "";
+
 		for (size_t i = 0; i < sub->n; i++)
 			if (closed(&sub->steps[i], &res[i])) {
 				unlock_who(&sub->steps[i], who, sizeof(who));
+				why = res[i].reason;
 				break;
 			}
 		if (n > 1)
@@ -211,7 +214,7 @@ size_t rescue_pass(const struct prompt *pr, struct run *run, const struct plan *
 						   "volume(s)", who, n - 1);
 		else
 			snprintf(msg, sizeof(msg), "Recovery key or passphrase for %s", who);
-		log_info(log, "the TPM opened %s not: asking on %s (for %d s)", who,
+		log_info(log, "%s: not opened (%s): asking on %s (for %d s)", who, why,
 			 prompt_how_name(pr->how), pr->timeout);
 		r = prompt_ask(pr, msg, "kcrypt-recovery", &key);
 		if (r == -ETIMEDOUT) {

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""A person at the serial console: type.py SOCK LOG TIMEOUT [ERE FILE]...
+
+Connects to QEMU's serial socket; each time the console log (LOG) shows
+ERE, after where the previous ERE matched, types FILE's content (without
+its trailing newline; "-" for nothing) and Enter. Ends when everything was
+typed, the socket closes or TIMEOUT seconds passed."""
+import os
+import re
+import socket
+import sys
+import time
+
+
+def main():
+    sock, log, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    pairs = sys.argv[4:]
+    todo = [(re.compile(pairs[i].encode()), pairs[i + 1]) for i in range(0, len(pairs), 2)]
+    end = time.monotonic() + timeout
+    s = None
+    while time.monotonic() < end and s is None:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(sock)
+        except OSError:
+            s = None
+            time.sleep(0.1)
+    if s is None:
+        sys.exit(1)
+    s.setblocking(False)
+    pos = 0
+    while todo and time.monotonic() < end:
+        try:
+            if s.recv(65536) == b"":
+                break  # QEMU is gone
+        except BlockingIOError:
+            pass
+        except OSError:
+            break
+        try:
+            with open(log, "rb") as f:
+                seen = f.read().replace(b"\r", b"")
+        except OSError:
+            seen = b""
+        m = todo[0][0].search(seen, pos)
+        if not m:
+            time.sleep(0.2)
+            continue
+        pos = m.end()
+        path = todo.pop(0)[1]
+        text = b"" if path == "-" else open(path, "rb").read().rstrip(b"\n")
+        time.sleep(0.5)  # the prompt reads with echo off by now
+        for b in text + b"\r":
+            s.sendall(bytes([b]))
+            time.sleep(0.002)
+    s.close()
+
+
+main()
