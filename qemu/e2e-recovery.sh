@@ -114,7 +114,8 @@ check_not "3 check-uki: ...the root never ran" "$L" '^E2E root-init'
 
 echo "== 4 a PIN-bound DATA: a wrong PIN, the right one; then lockout"
 boot 4-pinsetup v1 --mode pinsetup --fw-file recovery "$KEY"
-check "4 pin: systemd-cryptenroll 252 made DATA's token PIN-bound" "$L" '^E2E pin-enroll rc=0$'
+check "4 pin: systemd-cryptsetup 252 opens DATA with kcrypt's recovery key" "$L" '^E2E sd-recovery-attach rc=0 mapped$'
+check "4 pin: systemd-cryptenroll 252 made DATA's token PIN-bound (unlocked with the recovery key)" "$L" '^E2E pin-enroll rc=0$'
 printf '4711' >"$M/pin"
 printf '0000' >"$M/badpin"
 atpm_up "$M"

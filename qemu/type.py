@@ -3,12 +3,18 @@
 
 Connects to QEMU's serial socket; each time the console log (LOG) shows
 ERE, after where the previous ERE matched, types FILE's content (without
-its trailing newline; "-" for nothing) and Enter. Ends when everything was
-typed, the socket closes or TIMEOUT seconds passed."""
+its trailing newline; "-" for nothing) and Enter. Ends when the socket
+closes or TIMEOUT seconds passed.
+
+The socket is read all the time, by a thread of its own: QEMU's UART writes
+a byte at a time, a stalled reader fills the socket within a few hundred
+bytes, and the 16550 model then drops what it could not send (it gives up
+after a few retries), from the console log too."""
 import os
 import re
 import socket
 import sys
+import threading
 import time
 
 
@@ -27,16 +33,20 @@ def main():
             time.sleep(0.1)
     if s is None:
         sys.exit(1)
-    s.setblocking(False)
+    closed = threading.Event()
+
+    def drain():
+        while True:
+            try:
+                if s.recv(65536) == b"":
+                    break  # QEMU is gone
+            except OSError:
+                break
+        closed.set()
+
+    threading.Thread(target=drain, daemon=True).start()
     pos = 0
-    while todo and time.monotonic() < end:
-        try:
-            if s.recv(65536) == b"":
-                break  # QEMU is gone
-        except BlockingIOError:
-            pass
-        except OSError:
-            break
+    while todo and time.monotonic() < end and not closed.is_set():
         try:
             with open(log, "rb") as f:
                 seen = f.read().replace(b"\r", b"")
@@ -50,9 +60,14 @@ def main():
         path = todo.pop(0)[1]
         text = b"" if path == "-" else open(path, "rb").read().rstrip(b"\n")
         time.sleep(0.5)  # the prompt reads with echo off by now
-        for b in text + b"\r":
-            s.sendall(bytes([b]))
-            time.sleep(0.002)
+        try:
+            for b in text + b"\r":
+                s.sendall(bytes([b]))
+                time.sleep(0.002)
+        except OSError:
+            break
+    # everything typed: go on reading, so the rest of the boot is logged whole
+    closed.wait(max(0.0, end - time.monotonic()))
     s.close()
 
 
