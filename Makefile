@@ -10,11 +10,27 @@ CC       ?= cc
 PKGS     := libcryptsetup devmapper blkid yaml-0.1 json-c libcrypto tss2-esys tss2-mu tss2-rc \
             tss2-tcti-device tss2-tcti-swtpm tss2-tcti-mssim
 
+# make static: the initrd's binary, linked against archives built from Debian
+# sources (initrd/static/deps.sh) into build/static/prefix; STATIC=1 is the
+# inner make of that target
+STATIC_DIR := build/static
+SP       := $(abspath $(STATIC_DIR)/prefix)
+ifeq ($(STATIC),1)
+PKGCONF  := PKG_CONFIG_PATH=$(SP)/lib/pkgconfig pkg-config --static
+LDFLAGS  += -static -Wl,--gc-sections -Wl,--wrap=OSSL_PROVIDER_try_load -Wl,-Map=$(BUILD)/kcrypt.map
+STATIC_OBJS := $(BUILD)/static_ossl.o
+else
+PKGCONF  := pkg-config
+endif
+
 WARN     := -Wall -Wextra -Werror -Wformat-security -Wwrite-strings -Wshadow
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -DKCRYPT_VERSION='"$(VERSION)"' $(WARN) \
-            -fstack-protector-strong -D_FORTIFY_SOURCE=2 $(shell pkg-config --cflags $(PKGS))
-LDLIBS   += $(shell pkg-config --libs $(PKGS))
+            -fstack-protector-strong -D_FORTIFY_SOURCE=2 $(shell $(PKGCONF) --cflags $(PKGS))
+LDLIBS   += $(shell $(PKGCONF) --libs $(PKGS))
+ifeq ($(STATIC),1)
+CFLAGS   += -ffunction-sections -fdata-sections
+endif
 ifeq ($(SANITIZE),1)
 CFLAGS   := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
@@ -27,18 +43,23 @@ MODS     := log secret strv yamltree config config_load identity discover plan \
             pe uki ukicheck
 OBJS     := $(MODS:%=$(BUILD)/%.o)
 CLI_OBJS := $(BUILD)/cli.o $(BUILD)/cli_common.o $(BUILD)/cli_reseal.o $(BUILD)/cli_unlock.o $(BUILD)/cli_enroll.o \
-            $(BUILD)/cli_checkuki.o
+            $(BUILD)/cli_checkuki.o $(BUILD)/cli_version.o
 BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)
 
 # One cmocka program per pure module, linked with the modules it needs.
 UNITS    := config identity plan token pcrsig measure vset uki ukicheck
 UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
-.PHONY: all clean install test check check-unit check-integration check-asan \
+.PHONY: all clean distclean install static static-versions check-static test check check-unit check-integration check-asan \
         check-valgrind fuzz fuzz-short fuzz-long lint demo demo-host setup bench qemu e2e \
         e2e-attacks e2e-matrix e2e-recovery
 
 all: $(BIN)
+
+# kcrypt --version -v names what was linked in
+$(BUILD)/cli_version.o: CFLAGS += -DKCRYPT_LINKAGE='"$(if $(filter 1,$(STATIC)),static,dynamic)"' \
+	-DKCRYPT_LINKED='"$(shell $(PKGCONF) --modversion $(PKGS) | paste -sd' ' | \
+	awk -v n="$(PKGS)" '{ split(n, a, " "); for (i = 1; i <= NF; i++) printf "%s%s %s", (i > 1 ? ", " : ""), a[i], $$i }')"'
 
 $(BUILD)/%.o: unlock/%.c unlock/*.h | $(BUILD)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -46,8 +67,25 @@ $(BUILD)/%.o: unlock/%.c unlock/*.h | $(BUILD)
 $(BUILD):
 	mkdir -p $@
 
-$(BIN): $(OBJS) $(CLI_OBJS)
+$(BIN): $(OBJS) $(CLI_OBJS) $(STATIC_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ifeq ($(STATIC),1)
+$(OBJS) $(CLI_OBJS) $(STATIC_OBJS): $(SP)/.stamp
+endif
+
+# the dependency cache: rebuilt when initrd/static/versions (or the script) changes
+$(SP)/.stamp: initrd/static/versions initrd/static/deps.sh
+	sh initrd/static/deps.sh $(abspath $(STATIC_DIR))
+
+static: $(SP)/.stamp
+	$(MAKE) --no-print-directory BUILD=$(STATIC_DIR)/obj STATIC=1 $(STATIC_DIR)/obj/kcrypt
+	strip -o $(STATIC_DIR)/kcrypt $(STATIC_DIR)/obj/kcrypt
+
+# every library linked into the static binary, with its Debian package and
+# version: what a security update would call for rebuilding
+static-versions: static
+	sh initrd/static/linked.sh $(STATIC_DIR)
 
 $(BUILD)/test_%: tests/unit/test_%.c $(OBJS)
 	$(CC) $(CFLAGS) -Iunlock -DTEST_DATA='"$(abspath tests/data)"' $(LDFLAGS) -o $@ $< $(OBJS) \
@@ -57,8 +95,17 @@ $(BUILD)/test_%: tests/unit/test_%.c $(OBJS)
 build/sd_tpm2_open: tests/tools/sd_tpm2_open.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
-install: $(BIN)
-	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/kcrypt
+# the static binary (what the initrd gets); INSTALL_DYNAMIC=1 installs the
+# development build instead
+ifeq ($(INSTALL_DYNAMIC),1)
+INSTALL_BIN := $(BIN)
+INSTALL_DEP := $(BIN)
+else
+INSTALL_BIN := $(STATIC_DIR)/kcrypt
+INSTALL_DEP := static
+endif
+install: $(INSTALL_DEP)
+	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/kcrypt
 	install -D -m 0644 unlock/kcrypt.8 $(DESTDIR)$(PREFIX)/share/man/man8/kcrypt.8
 	# dracut module: dracut -a kcrypt (boot-phase scripts from hooks/)
 	install -D -m 0755 initrd/90kcrypt/module-setup.sh $(DESTDIR)$(DRACUTDIR)/90kcrypt/module-setup.sh
@@ -82,6 +129,11 @@ check-integration: $(BIN) build/sd_tpm2_open
 	sh tests/run-suites.sh $(abspath $(BIN)) $(INTEGRATION)
 
 check: check-unit check-integration
+
+# the integration suites again, against the static binary, and the proof
+# that it loads no shared object
+check-static: static build/sd_tpm2_open
+	sh tests/run-suites.sh $(abspath $(STATIC_DIR)/kcrypt) $(INTEGRATION) tests/integration/static.sh
 
 check-asan:
 	$(MAKE) --no-print-directory build/sd_tpm2_open
@@ -140,7 +192,7 @@ lint:
 	shellcheck -s bash initrd/90kcrypt/module-setup.sh
 	shellcheck -s sh -e SC2034 hooks/*.sh
 	shellcheck -x qemu/*.sh
-	shellcheck -s sh qemu/guest/init
+	shellcheck -s sh qemu/guest/init qemu/guest/bb-init
 
 # TPM unlock cost against systemd's token plugin and clevis (build/bench/results.md)
 bench: $(BIN) build/sd_tpm2_open
@@ -182,5 +234,10 @@ e2e-matrix: $(BIN)
 e2e-recovery: $(BIN)
 	bash qemu/e2e-recovery.sh
 
+# clean keeps the dependency cache (build/static/prefix); distclean does not
 clean:
+	find build -mindepth 1 -maxdepth 1 ! -name static -exec rm -rf {} + 2>/dev/null || true
+	rm -rf $(STATIC_DIR)/obj $(STATIC_DIR)/kcrypt kcrypt
+
+distclean:
 	rm -rf build kcrypt

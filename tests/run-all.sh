@@ -42,7 +42,7 @@ sum_of() {
 	out=$("$@" 2>&1) || rc=$?
 	printf '%s\n' "$out"
 	while read -r a b; do p=$((p + a)); f=$((f + b)); done < <(
-		sed -nE 's/^(unit|integration|tpm|trust|hostile|recovery|prompt|checkuki|fuzz): ([0-9]+) passed, ([0-9]+) failed$/\2 \3/p' <<<"$out")
+		sed -nE 's/^(unit|integration|tpm|trust|hostile|recovery|prompt|checkuki|static|fuzz): ([0-9]+) passed, ([0-9]+) failed$/\2 \3/p' <<<"$out")
 	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
 	echo "sum: $p passed, $f failed"
 }
@@ -51,6 +51,7 @@ make -s all
 suite lint lint
 suite unit make -s check-unit
 suite integration sum_of make -s check-integration
+suite static sum_of make -s check-static
 suite asan-ubsan sum_of make -s check-asan
 suite valgrind sum_of make -s check-valgrind
 suite fuzz sum_of make -s fuzz-short

@@ -10,7 +10,8 @@ swtpm swtpm-tools tpm2-tools keyutils util-linux e2fsprogs \
 systemd openssl python3 strace gdb xxd \
 clevis clevis-tpm2 clevis-luks hyperfine \
 dracut qemu-system-x86 ovmf systemd-boot-efi sbsigntool efitools \
-linux-image-amd64 mtools dosfstools fdisk busybox-static kmod binutils"
+linux-image-amd64 mtools dosfstools fdisk busybox-static kmod binutils \
+dpkg-dev autoconf automake autopoint libtool libltdl-dev autoconf-archive libpopt-dev"
 
 missing=""
 for p in $PKGS; do

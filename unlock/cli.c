@@ -278,7 +278,13 @@ static int parse_args(int argc, char **argv, struct args *a, const struct verb *
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("kcrypt %s\n", KCRYPT_VERSION);
+		int verbose = argc > 2 && (!strcmp(argv[2], "-v") || !strcmp(argv[2], "--verbose"));
+
+		if (argc > 2 + verbose) {
+			fprintf(stderr, "kcrypt: --version takes only -v\n");
+			return EXIT_USAGE;
+		}
+		cli_version(stdout, verbose);
 		return EXIT_OK;
 	}
 	v = find_verb(argv[1]);

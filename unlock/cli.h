@@ -5,6 +5,7 @@
 #define KCRYPT_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "log.h"
@@ -68,5 +69,8 @@ int cli_encrypt(struct env *e);
 int cli_pcrphase(struct env *e);
 int cli_check_uki(struct env *e);
 int cli_reseal(struct env *e);
+
+/* kcrypt --version; verbose: the linked libraries' versions */
+void cli_version(FILE *f, int verbose);
 
 #endif
