@@ -56,10 +56,13 @@ more_keys() {
 }
 
 # kcrypt as `make install` lays it out, and a private dracut that has its module
+# (the static binary; KCRYPT_QEMU_DYNAMIC=1: the development build)
 install_tree() {
-	make -s -C "$ROOT" kcrypt >/dev/null
+	local dyn=${KCRYPT_QEMU_DYNAMIC:-0}
+	if [ "$dyn" = 1 ]; then make -s -C "$ROOT" kcrypt >/dev/null; else make -s -C "$ROOT" static >/dev/null; fi
 	rm -rf "$B/inst.new"
-	make -s -C "$ROOT" install DESTDIR="$B/inst.new" PREFIX=/usr DRACUTDIR=/usr/lib/dracut/modules.d >/dev/null
+	make -s -C "$ROOT" install INSTALL_DYNAMIC="$dyn" DESTDIR="$B/inst.new" PREFIX=/usr \
+		DRACUTDIR=/usr/lib/dracut/modules.d >/dev/null
 	# only changed files get a new time: unchanged ones must not rebuild the initrds
 	(cd "$B/inst.new" && find . -type f) | while read -r f; do
 		if ! cmp -s "$B/inst.new/$f" "$B/inst/$f"; then
@@ -89,10 +92,47 @@ initrd() {
 	log "initrd ($1): $(du -h "$out" | cut -f1) in $(($(date +%s) - t0)) s"
 }
 
+# initrd_busybox: not dracut's, to show the static kcrypt needs no initrd
+# generator: busybox, the static kcrypt, the module's boot-phase scripts,
+# qemu/guest/bb-init and the kernel modules the machine needs (with what
+# they depend on, from modprobe's own resolution)
+BB_MODULES="virtio_pci virtio_blk ext4 tpm_tis tpm_crb dm_mod dm_crypt xts ecb aesni_intel efivarfs qemu_fw_cfg"
+initrd_busybox() {
+	local out=$B/initrd-busybox.img r=$B/bbroot m t0
+	newer "$out" "$B/inst/usr/bin/kcrypt" "$ROOT/qemu/guest/bb-init" "$ROOT/hooks/kcrypt-unlock.sh" \
+		"$ROOT/hooks/kcrypt-leave-initrd.sh" "$ROOT/qemu/build.sh" || return 0
+	file -L "$B/inst/usr/bin/kcrypt" | grep -q 'statically linked' ||
+		die "the busybox initramfs takes the static kcrypt only (KCRYPT_QEMU_DYNAMIC is set?)"
+	log "initrd (busybox): busybox, static kcrypt, qemu/guest/bb-init, $BB_MODULES"
+	t0=$(date +%s)
+	rm -rf "$r" && mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,usr/libexec,proc,sys,dev,run,tmp,sysroot,etc}
+	install -m 0755 /bin/busybox "$r/bin/busybox"
+	file -L /bin/busybox | grep -q 'statically linked' || die "/bin/busybox is not static (busybox-static)"
+	for a in $(busybox --list); do [ -e "$r/bin/$a" ] || ln -s busybox "$r/bin/$a"; done
+	ln -s ../bin/busybox "$r/sbin/modprobe"	# the kernel's request_module runs /sbin/modprobe
+	install -m 0755 "$ROOT/qemu/guest/bb-init" "$r/init"
+	install -m 0755 "$B/inst/usr/bin/kcrypt" "$r/usr/bin/kcrypt"
+	install -m 0755 "$ROOT/hooks/kcrypt-unlock.sh" "$r/usr/libexec/kcrypt-unlock"
+	install -m 0755 "$ROOT/hooks/kcrypt-leave-initrd.sh" "$r/usr/libexec/kcrypt-leave-initrd"
+	for m in $BB_MODULES; do
+		modprobe -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
+	done | sort -u | while read -r ko; do
+		install -D -m 0644 "$ko" "$r$ko"
+	done
+	cp /lib/modules/"$KVER"/modules.{order,builtin,builtin.modinfo} "$r/lib/modules/$KVER/" 2>/dev/null || true
+	depmod -b "$r" "$KVER"
+	# shellcheck disable=SC2086 # one module a line
+	printf '%s\n' $BB_MODULES >"$r/etc/modules"
+	(cd "$r" && find . | sort | cpio -o -H newc --quiet -R 0:0 | gzip -9n) >"$out.new"
+	mv "$out.new" "$out"
+	log "initrd (busybox): $(du -h "$out" | cut -f1) in $(($(date +%s) - t0)) s"
+}
+
 initrds() {
 	install_tree
 	initrd systemd "systemd systemd-initrd dracut-systemd base rootfs-block kcrypt"
 	initrd shell "base rootfs-block kcrypt"
+	[ "${KCRYPT_QEMU_DYNAMIC:-0}" = 1 ] || initrd_busybox
 	# the same initrds without kcrypt, for the size figure of the closing note
 	if [ "${KCRYPT_QEMU_BASELINE:-0}" = 1 ]; then
 		initrd systemd-nokcrypt "systemd systemd-initrd dracut-systemd base rootfs-block dm"
@@ -104,7 +144,7 @@ initrds() {
 copy_bin() {
 	local r=$B/rootfs dest=${2:-$1}
 	install -D -m 0755 "$1" "$r$dest"
-	ldd "$1" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | while read -r lib; do
+	ldd "$1" 2>/dev/null | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | while read -r lib; do
 		[ -e "$r$lib" ] || install -D -m 0755 "$lib" "$r$lib"	# the ELF interpreter needs x
 	done
 }
@@ -201,6 +241,8 @@ ukis() {
 	uki v2 systemd enter-initrd "kcrypt.release=2"
 	uki tampered systemd enter-initrd "kcrypt.release=2 systemd.debug_shell" v1
 	uki shell shell enter-initrd
+	# qemu/e2e.sh: the static kcrypt in an initramfs dracut did not make
+	[ ! -e "$B/initrd-busybox.img" ] || uki busybox busybox enter-initrd
 	# qemu/e2e-recovery.sh: the prompt on (the test bed turns it off), in both
 	# flavours; a signature without enter-initrd; another vendor's key
 	uki rescue systemd enter-initrd "$RESCUE_WORDS"

@@ -4,6 +4,7 @@
 # Runs on a copy of the installed machine (qemu/build.sh), in this order:
 #   1 happy path (systemd initrd)   2 upgrade (new UKI, same keys)
 #   3 tampered UKI, then a good boot   4 no TPM   5 shell initrd
+#   5b the static kcrypt in a hand-made busybox initramfs (not dracut's)
 #   6 kcrypt unlock-all by hand in the booted system: a second unseal is refused
 #     (and boot 1's TPM bus, logged on the swtpm side, holds no secret)
 #   7 the running system: encrypt refuses an ambiguous LUKS volume; a volume
@@ -96,6 +97,25 @@ check_not "4 no TPM: the root never ran" "$L" '^E2E root-init'
 boot 5-shell shell
 good_boot "$M/5-shell.log" "5 shell initrd"
 check "5 shell initrd: it is the non-systemd initrd" "$M/5-shell.log" 'dracut-pre-mount|kcrypt: measured enter-initrd'
+
+# the static kcrypt in an initramfs that is not dracut's: busybox, no udev,
+# no systemd; the module's own boot-phase scripts (qemu/guest/bb-init)
+if [ -e "$B/uki/busybox/uki.signed.efi" ]; then
+	boot 5-busybox busybox
+	L=$M/5-busybox.log
+	good_boot "$L" "5b busybox initramfs"
+	check "5b busybox initramfs: not dracut's (qemu/guest/bb-init ran kcrypt)" "$L" \
+		'^kcrypt-busybox: unlocked: data oem persistent at '
+	check "5b busybox initramfs: enter-initrd and leave-initrd measured by kcrypt" "$L" \
+		'measured leave-initrd into PCR 11'
+	if [ "$(val "$L" pcr11)" = "$(pcr11_after busybox busybox)" ]; then
+		ok "5b busybox initramfs: PCR 11 = systemd-measure's enter-initrd:leave-initrd value"
+	else
+		bad "5b busybox initramfs: PCR 11 $(val "$L" pcr11) != $(pcr11_after busybox busybox)"
+	fi
+else
+	bad "5b busybox initramfs: no busybox UKI (qemu/build.sh builds it with the static kcrypt)"
+fi
 
 boot 6-manual v1 --mode manual
 L=$M/6-manual.log
