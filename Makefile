@@ -7,7 +7,7 @@ DESTDIR  ?=
 DRACUTDIR ?= /usr/lib/dracut/modules.d
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libcryptsetup devmapper blkid yaml-0.1 json-c libcrypto tss2-esys tss2-mu tss2-rc \
+PKGS     := libcryptsetup devmapper blkid yaml-0.1 json-c libcrypto tss2-esys tss2-sys tss2-mu tss2-rc \
             tss2-tcti-device tss2-tcti-swtpm tss2-tcti-mssim
 
 # make static: the initrd's binary, linked against archives built from Debian

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
+#include <tss2/tss2_sys.h>
 #include <tss2/tss2_rc.h>
 
 #include "pcrsig.h"
@@ -29,6 +30,7 @@ int tpm2_open(const char *spec, const struct logger *log, struct tpm2 **out, cha
 	t->log = log;
 	t->nbanks = -1;
 	t->primary[0] = t->primary[1] = ESYS_TR_NONE;
+	t->hmac = t->policy = ESYS_TR_NONE;
 	r = tcti_from_spec(spec, &t->tcti, why, whylen);
 	if (r < 0)
 		goto fail;
@@ -38,10 +40,6 @@ int tpm2_open(const char *spec, const struct logger *log, struct tpm2 **out, cha
 		r = -ENODEV;
 		goto fail;
 	}
-	/* firmware normally did this; a fresh simulator may not have */
-	rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
-	if (rc != TSS2_RC_SUCCESS && rc != TPM2_RC_INITIALIZE)
-		log_debug(log, "tpm2: Startup: %s", Tss2_RC_Decode(rc));
 	*out = t;
 	return 0;
 fail:
@@ -49,29 +47,45 @@ fail:
 	return r;
 }
 
-/* ESYS decrypts a response in place, in the command buffer of its SAPI
- * context, and frees that buffer unwiped at Esys_Finalize: the last Unseal's
- * plaintext would outlive us in the heap. A larger response over the same
- * bytes (GetRandom of 64) overwrites it; one command per run. */
-static void scrub(struct tpm2 *t)
+/* Firmware starts the TPM before the OS runs; a bare simulator may not have
+ * been. Startup only when a command says so, not one command every run.
+ * True (once a run): Startup sent, send the command again. */
+bool tpm2_need_startup(struct tpm2 *t, TSS2_RC rc)
 {
-	TPM2B_DIGEST *rnd = NULL;
+	if (rc != TPM2_RC_INITIALIZE || t->started)
+		return false;
+	t->started = true;
+	rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
+	if (rc != TSS2_RC_SUCCESS)
+		log_debug(t->log, "tpm2: Startup: %s", Tss2_RC_Decode(rc));
+	return true;
+}
 
-	if (Esys_GetRandom(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, 64, &rnd) ==
-	    TSS2_RC_SUCCESS)
-		explicit_bzero(rnd, sizeof(*rnd));
-	Esys_Free(rnd);
+/* ESYS decrypts a response in place, in the buffer of its SAPI context, and
+ * frees that buffer unwiped at Esys_Finalize: an Unseal's plaintext would
+ * outlive us in the heap. Wiped where it lies, right after each Unseal. */
+void tpm2_wipe_response(struct tpm2 *t)
+{
+	TSS2_SYS_CONTEXT *sys = NULL;
+	const uint8_t *rp = NULL;
+	size_t n = 0;
+
+	if (Esys_GetSysContext(t->esys, &sys) == TSS2_RC_SUCCESS && sys &&
+	    Tss2_Sys_GetRpBuffer(sys, &n, &rp) == TSS2_RC_SUCCESS && rp)
+		explicit_bzero((uint8_t *)rp, n);
 }
 
 void tpm2_close(struct tpm2 *t)
 {
 	if (!t)
 		return;
+	if (t->esys) {
+		op_flush(t->esys, &t->policy);
+		op_flush(t->esys, &t->hmac);
+	}
 	for (int i = 0; i < 2; i++)
 		if (t->primary[i] != ESYS_TR_NONE)
 			Esys_FlushContext(t->esys, t->primary[i]);
-	if (t->esys && t->unsealed)
-		scrub(t);
 	if (t->esys)
 		Esys_Finalize(&t->esys);
 	if (t->tcti) {
@@ -113,9 +127,11 @@ TSS2_RC legacy_primary(struct tpm2 *t, enum token_alg alg, ESYS_TR *out)
 		p->parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
 		p->parameters.rsaDetail.keyBits = 2048;
 	}
-	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-				ESYS_TR_NONE, &sens, &tmpl, &outside, &none, out, NULL, NULL, NULL,
-				NULL);
+	do
+		rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+					ESYS_TR_NONE, &sens, &tmpl, &outside, &none, out, NULL, NULL,
+					NULL, NULL);
+	while (tpm2_need_startup(t, rc));
 	if (rc == TSS2_RC_SUCCESS)
 		t->primary[alg] = *out;
 	return rc;
@@ -227,16 +243,22 @@ int load_shard(struct op *o, const struct token_blob *b)
 		Esys_Free(out);
 		priv = imported_priv;
 	}
-	rc = Esys_Load(o->t->esys, o->parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv,
-		       &pub, &o->object);
+	do	/* with a persistent SRK, the first command of a run */
+		rc = Esys_Load(o->t->esys, o->parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+			       &priv, &pub, &o->object);
+	while (tpm2_need_startup(o->t, rc));
 	return rc == TSS2_RC_SUCCESS ? 0 : tpm_fail(o, "Load", rc);
 }
 
 const TPMT_SYM_DEF tpm2_session_sym = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128,
 					  .mode.aes = TPM2_ALG_CFB };
 
-/* HMAC session salted with the parent and bound to the sealed object: it
- * encrypts the policy session's nonce and the unsealed secret on the bus. */
+/* One HMAC session for the whole run, salted with the first parent (a TPM
+ * key: the salt, and so the session key, never crosses the bus in the
+ * clear) and bound to nothing, so that every volume can use it: it
+ * encrypts the policy session's nonce and each unsealed secret on the bus.
+ * Not an authorization session, so its key is the salted session key alone;
+ * a PIN still goes into the policy session's HMAC (PolicyAuthValue). */
 int start_hmac(struct op *o, const struct tpm2_unseal_in *in)
 {
 	TSS2_RC rc;
@@ -253,12 +275,14 @@ int start_hmac(struct op *o, const struct tpm2_unseal_in *in)
 		if (rc != TSS2_RC_SUCCESS)
 			return tpm_fail(o, "SetAuth", rc);
 	}
-	rc = Esys_StartAuthSession(o->t->esys, o->parent, o->object, ESYS_TR_NONE, ESYS_TR_NONE,
+	if (o->t->hmac != ESYS_TR_NONE)
+		return 0;
+	rc = Esys_StartAuthSession(o->t->esys, o->parent, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 				   ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &tpm2_session_sym, TPM2_ALG_SHA256,
-				   &o->hmac);
+				   &o->t->hmac);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(o, "StartAuthSession (HMAC)", rc);
-	rc = Esys_TRSess_SetAttributes(o->t->esys, o->hmac,
+	rc = Esys_TRSess_SetAttributes(o->t->esys, o->t->hmac,
 				       TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT |
 					       TPMA_SESSION_CONTINUESESSION, 0xff);
 	return rc == TSS2_RC_SUCCESS ? 0 : tpm_fail(o, "session attributes", rc);

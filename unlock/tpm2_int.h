@@ -16,6 +16,8 @@
  * one VerifySignature serves every volume sealed to the same key and state. */
 struct verified {
 	bool valid;
+	uint16_t bank;		/* (bank, mask, pkfp, exponent) -> approved, no PolicyGetDigest */
+	uint32_t mask;
 	unsigned char pkfp[32];
 	uint32_t exponent;
 	TPM2B_DIGEST approved;
@@ -27,10 +29,11 @@ struct tpm2 {
 	TSS2_TCTI_CONTEXT *tcti;
 	ESYS_CONTEXT *esys;
 	ESYS_TR primary[2];	/* legacy transient parents by enum token_alg */
+	ESYS_TR hmac, policy;	/* one salted HMAC + one policy session per run */
+	bool started;		/* Startup sent (only when the TPM said INITIALIZE) */
 	struct verified verified;
 	uint16_t banks[8];	/* active PCR banks, read once */
 	int nbanks;		/* -1 until read */
-	bool unsealed;		/* a secret passed through ESYS's buffers */
 	const struct logger *log;
 };
 
@@ -50,6 +53,8 @@ TSS2_RC legacy_primary(struct tpm2 *t, enum token_alg alg, ESYS_TR *out);
 void op_flush(ESYS_CONTEXT *esys, ESYS_TR *h);
 void op_release(struct op *o);
 uint32_t tpm_property(struct tpm2 *t, TPM2_PT prop);
+bool tpm2_need_startup(struct tpm2 *t, TSS2_RC rc);
+void tpm2_wipe_response(struct tpm2 *t);
 /* Map a TPM error to -errno and one line in o->why. */
 int tpm_fail(struct op *o, const char *step, TSS2_RC rc);
 int get_parent(struct op *o, const struct token_tpm2 *tok);

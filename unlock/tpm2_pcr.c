@@ -28,8 +28,10 @@ int tpm2_pcr_read(struct tpm2 *t, uint16_t bank, uint32_t mask, unsigned char *o
 
 		if (!(mask & (1u << i)))
 			continue;
-		rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter,
-				   &selout, &values);
+		do
+			rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel,
+					   &counter, &selout, &values);
+		while (tpm2_need_startup(t, rc));
 		if (rc != TSS2_RC_SUCCESS || values->count != 1) {
 			snprintf(why, whylen, "cannot read PCR %d (%s): %s", i, token_bank_name(bank),
 				 rc ? Tss2_RC_Decode(rc) : "bank not active");
@@ -53,8 +55,10 @@ int tpm2_pcr_banks(struct tpm2 *t, uint16_t *algs, size_t max, char *why, size_t
 	TSS2_RC rc;
 
 	if (t->nbanks < 0) {
-		rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-					TPM2_CAP_PCRS, 0, 1, NULL, &cap);
+		do
+			rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+						TPM2_CAP_PCRS, 0, 1, NULL, &cap);
+		while (tpm2_need_startup(t, rc));
 		if (rc != TSS2_RC_SUCCESS) {
 			snprintf(why, whylen, "cannot list the PCR banks: %s", Tss2_RC_Decode(rc));
 			return -EIO;
@@ -93,8 +97,10 @@ int tpm2_pcr_extend(struct tpm2 *t, int pcr, const uint16_t *algs,
 		memcpy(&v.digests[i].digest, digest[i], 64);
 	}
 	v.count = (UINT32)n;
-	rc = Esys_PCR_Extend(t->esys, ESYS_TR_PCR0 + (ESYS_TR)pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-			     ESYS_TR_NONE, &v);
+	do
+		rc = Esys_PCR_Extend(t->esys, ESYS_TR_PCR0 + (ESYS_TR)pcr, ESYS_TR_PASSWORD,
+				     ESYS_TR_NONE, ESYS_TR_NONE, &v);
+	while (tpm2_need_startup(t, rc));
 	if (rc != TSS2_RC_SUCCESS) {
 		snprintf(why, whylen, "cannot extend PCR %d: %s", pcr, Tss2_RC_Decode(rc));
 		return -EIO;
@@ -109,8 +115,10 @@ int tpm2_da_info(struct tpm2 *t, struct tpm2_da *da, char *why, size_t whylen)
 	TSS2_RC rc;
 
 	memset(da, 0, sizeof(*da));
-	rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT, 20, NULL, &cap);
+	do
+		rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT, 20, NULL, &cap);
+	while (tpm2_need_startup(t, rc));
 	if (rc != TSS2_RC_SUCCESS) {
 		snprintf(why, whylen, "cannot read the dictionary-attack state: %s",
 			 Tss2_RC_Decode(rc));

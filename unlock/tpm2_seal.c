@@ -77,9 +77,11 @@ int tpm2_seal(struct tpm2 *t, const unsigned char policy[32], const unsigned cha
 	}
 
 	/* the secret and the PIN digest travel encrypted to the TPM */
-	rc = Esys_StartAuthSession(t->esys, o.parent, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				   ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &tpm2_session_sym, TPM2_ALG_SHA256,
-				   &o.hmac);
+	do	/* with a persistent SRK, the first command of a run */
+		rc = Esys_StartAuthSession(t->esys, o.parent, ESYS_TR_NONE, ESYS_TR_NONE,
+					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC,
+					   &tpm2_session_sym, TPM2_ALG_SHA256, &o.hmac);
+	while (tpm2_need_startup(t, rc));
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Esys_TRSess_SetAttributes(t->esys, o.hmac,
 					       TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT |

@@ -17,7 +17,7 @@
 
 static int policy_digest(struct op *o, TPM2B_DIGEST **d)
 {
-	TSS2_RC rc = Esys_PolicyGetDigest(o->t->esys, o->policy, ESYS_TR_NONE, ESYS_TR_NONE,
+	TSS2_RC rc = Esys_PolicyGetDigest(o->t->esys, o->t->policy, ESYS_TR_NONE, ESYS_TR_NONE,
 					  ESYS_TR_NONE, d);
 	return rc == TSS2_RC_SUCCESS ? 0 : tpm_fail(o, "PolicyGetDigest", rc);
 }
@@ -105,6 +105,8 @@ static int verify_signature(struct op *o, const struct tpm2_unseal_in *in, uint1
 		goto out;
 	}
 	memcpy(v->pkfp, key->pkfp, 32);
+	v->bank = bank;
+	v->mask = tok->pubkey_pcr_mask;
 	v->exponent = exponent;
 	v->approved = *approved;
 	v->name = *name;
@@ -129,10 +131,22 @@ static int signed_policy(struct op *o, const struct tpm2_unseal_in *in, uint16_t
 	TSS2_RC rc;
 	int r;
 
-	rc = Esys_PolicyPCR(o->t->esys, o->policy, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty,
+	rc = Esys_PolicyPCR(o->t->esys, o->t->policy, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty,
 			    &sel);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(o, "PolicyPCR", rc);
+	/* same key, bank and PCRs as a volume before: its approved digest and
+	 * ticket, no PolicyGetDigest; the TPM refuses if the PCRs moved since */
+	if (v->valid && v->bank == bank && v->mask == in->tok->pubkey_pcr_mask &&
+	    v->exponent == exponent && !memcmp(v->pkfp, key->pkfp, 32)) {
+		rc = Esys_PolicyAuthorize(o->t->esys, o->t->policy, ESYS_TR_NONE, ESYS_TR_NONE,
+					  ESYS_TR_NONE, &v->approved, &noref, &v->name, &v->ticket);
+		if (rc == TSS2_RC_SUCCESS) {
+			log_debug(o->t->log, "tpm2: PCR signature already verified in this run");
+			return 0;
+		}
+		log_debug(o->t->log, "tpm2: cached PCR approval refused, verifying again");
+	}
 	r = policy_digest(o, &approved);
 	if (r < 0)
 		return r;
@@ -141,7 +155,7 @@ static int signed_policy(struct op *o, const struct tpm2_unseal_in *in, uint16_t
 	else
 		log_debug(o->t->log, "tpm2: PCR signature already verified in this run");
 	if (r == 0) {
-		rc = Esys_PolicyAuthorize(o->t->esys, o->policy, ESYS_TR_NONE, ESYS_TR_NONE,
+		rc = Esys_PolicyAuthorize(o->t->esys, o->t->policy, ESYS_TR_NONE, ESYS_TR_NONE,
 					  ESYS_TR_NONE, approved, &noref, &v->name, &v->ticket);
 		r = rc == TSS2_RC_SUCCESS ? 0 : tpm_fail(o, "PolicyAuthorize", rc);
 	}
@@ -158,11 +172,19 @@ static int run_policy(struct op *o, const struct tpm2_unseal_in *in, const struc
 	TSS2_RC rc;
 	int r;
 
-	rc = Esys_StartAuthSession(o->t->esys, o->parent, ESYS_TR_NONE, o->hmac, ESYS_TR_NONE,
-				   ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &tpm2_session_sym, TPM2_ALG_SHA256,
-				   &o->policy);
-	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(o, "StartAuthSession (policy)", rc);
+	if (o->t->policy != ESYS_TR_NONE) {
+		rc = Esys_PolicyRestart(o->t->esys, o->t->policy, ESYS_TR_NONE, ESYS_TR_NONE,
+					ESYS_TR_NONE);
+		if (rc != TSS2_RC_SUCCESS)
+			op_flush(o->t->esys, &o->t->policy);	/* start a new one */
+	}
+	if (o->t->policy == ESYS_TR_NONE) {
+		rc = Esys_StartAuthSession(o->t->esys, o->parent, ESYS_TR_NONE, o->t->hmac,
+					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY,
+					   &tpm2_session_sym, TPM2_ALG_SHA256, &o->t->policy);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm_fail(o, "StartAuthSession (policy)", rc);
+	}
 	if (tok->pubkey_pcr_mask) {
 		r = signed_policy(o, in, bank, key, exponent);
 		if (r < 0)
@@ -171,17 +193,21 @@ static int run_policy(struct op *o, const struct tpm2_unseal_in *in, const struc
 	if (tok->pcr_mask) {
 		TPML_PCR_SELECTION sel = selection(bank, tok->pcr_mask);
 		TPM2B_DIGEST empty = { 0 };
-		rc = Esys_PolicyPCR(o->t->esys, o->policy, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+		rc = Esys_PolicyPCR(o->t->esys, o->t->policy, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 				    &empty, &sel);
 		if (rc != TSS2_RC_SUCCESS)
 			return tpm_fail(o, "PolicyPCR", rc);
 	}
 	if (tok->pin) {
-		rc = Esys_PolicyAuthValue(o->t->esys, o->policy, ESYS_TR_NONE, ESYS_TR_NONE,
+		rc = Esys_PolicyAuthValue(o->t->esys, o->t->policy, ESYS_TR_NONE, ESYS_TR_NONE,
 					  ESYS_TR_NONE);
 		if (rc != TSS2_RC_SUCCESS)
 			return tpm_fail(o, "PolicyAuthValue", rc);
 	}
+	/* PIN-less: Unseal itself says TPM_RC_POLICY_FAIL; a PIN token is
+	 * checked first, so that a PCR mismatch never reaches its authValue */
+	if (!tok->pin)
+		return 0;
 	r = policy_digest(o, &d);
 	if (r < 0)
 		return r;
@@ -217,6 +243,30 @@ static int mismatch(struct op *o, const struct token_tpm2 *tok, uint16_t bank)
 	return -EPERM;
 }
 
+static bool policy_failed(TSS2_RC rc)
+{
+	return (rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER && (rc & TPM2_RC_FMT1) &&
+	       (rc & 0xBF) == TPM2_RC_POLICY_FAIL;
+}
+
+/* 0 and *e when key's PolicyAuthorize digest (with e or with 0) is the
+ * token's; 1 when neither is */
+static int software_exponent(const struct pubkey *key, const unsigned char hash[32], uint32_t *e)
+{
+	const uint32_t cand[2] = { key->e, 0 };
+
+	for (int i = 0; i < 2; i++) {
+		unsigned char name[34], d[32];
+
+		if (policy_key_name(key, cand[i], name) == 0 && policy_authorize(d, name) == 0 &&
+		    !memcmp(d, hash, 32)) {
+			*e = cand[i];
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static int unseal_shard(struct op *o, const struct tpm2_unseal_in *in, const struct token_blob *b,
 			const struct pubkey *key, struct secret *out)
 {
@@ -226,24 +276,43 @@ static int unseal_shard(struct op *o, const struct tpm2_unseal_in *in, const str
 	TSS2_RC rc = TSS2_RC_SUCCESS;
 	int r;
 
+	uint32_t e = key ? key->e : 0;
+	bool decided = !key;
+
 	r = load_shard(o, b);
 	if (r == 0)
 		r = start_hmac(o, in);
+	if (r == 0 && key && !tok->pcr_mask && !tok->pin) {
+		/* signed only: the final digest is PolicyAuthorize's, known here */
+		r = software_exponent(key, b->policy_hash, &e);
+		if (r == 1)
+			return mismatch(o, tok, bank);
+		decided = true;
+	}
 	for (int attempt = 0; r == 0 && attempt < PCR_CHANGED_RETRIES; attempt++) {
-		r = run_policy(o, in, b, bank, key, key ? key->e : 0);
-		if (r == 1 && key) {
+		r = run_policy(o, in, b, bank, key, e);
+		if (r == 1 && !decided) {
 			/* systemd 255.0-255.2 sealed with the exponent encoded as 0 */
-			op_flush(o->t->esys, &o->policy);
+			e = 0;
+			decided = true;
 			r = run_policy(o, in, b, bank, key, 0);
 		}
 		if (r == 1)
 			r = mismatch(o, tok, bank);
 		if (r < 0)
 			break;
-		rc = Esys_Unseal(o->t->esys, o->object, o->policy, o->hmac, ESYS_TR_NONE, &data);
-		o->t->unsealed = true;
-		/* ESYS starts sessions with continueSession: end it ourselves */
-		op_flush(o->t->esys, &o->policy);
+		rc = Esys_Unseal(o->t->esys, o->object, o->t->policy, o->t->hmac, ESYS_TR_NONE, &data);
+		tpm2_wipe_response(o->t);
+		if (policy_failed(rc) && !decided) {
+			e = 0;
+			decided = true;
+			attempt--;
+			continue;
+		}
+		if (policy_failed(rc)) {
+			r = mismatch(o, tok, bank);
+			break;
+		}
 		if ((rc & 0xFFF) != TPM2_RC_PCR_CHANGED)
 			break;
 		log_debug(o->t->log, "tpm2: PCRs changed during unseal, retrying");
@@ -294,8 +363,6 @@ int tpm2_unseal(struct tpm2 *t, const struct tpm2_unseal_in *in, struct secret *
 	r = get_parent(&o, in->tok);
 	for (size_t i = 0; r == 0 && i < in->tok->nshards; i++) {
 		r = unseal_shard(&o, in, &in->tok->shard[i], keyp, s);
-		op_flush(t->esys, &o.policy);
-		op_flush(t->esys, &o.hmac);
 		op_flush(t->esys, &o.object);
 	}
 	op_release(&o);
