@@ -59,7 +59,15 @@ def main():
         pos = m.end()
         path = todo.pop(0)[1]
         text = b"" if path == "-" else open(path, "rb").read().rstrip(b"\n")
-        time.sleep(0.5)  # the prompt reads with echo off by now
+        # the prompt reads with echo off once the console is quiet: an agent
+        # that is still drawing (or a log line that redraws it) eats keys
+        quiet_since, size = time.monotonic(), os.path.getsize(log)
+        limit = time.monotonic() + 5
+        while time.monotonic() < limit and time.monotonic() - quiet_since < 1.0:
+            time.sleep(0.1)
+            now = os.path.getsize(log)
+            if now != size:
+                quiet_since, size = time.monotonic(), now
         try:
             for b in text + b"\r":
                 s.sendall(bytes([b]))
