@@ -147,7 +147,6 @@ void op_flush(ESYS_CONTEXT *esys, ESYS_TR *h)
 void op_release(struct op *o)
 {
 	op_flush(o->t->esys, &o->ext);
-	op_flush(o->t->esys, &o->policy);
 	op_flush(o->t->esys, &o->hmac);
 	op_flush(o->t->esys, &o->object);
 	if (o->parent_is_srk && o->parent != ESYS_TR_NONE)
@@ -304,7 +303,7 @@ TPML_PCR_SELECTION selection(uint16_t bank, uint32_t mask)
 int tpm2_token_loads(struct tpm2 *t, const struct token_tpm2 *tok, char *why, size_t whylen)
 {
 	struct op o = { .t = t, .parent = ESYS_TR_NONE, .object = ESYS_TR_NONE, .hmac = ESYS_TR_NONE,
-			.policy = ESYS_TR_NONE, .ext = ESYS_TR_NONE, .why = why, .whylen = whylen };
+			.ext = ESYS_TR_NONE, .why = why, .whylen = whylen };
 	int r = get_parent(&o, tok);
 
 	for (size_t i = 0; r == 0 && i < tok->nshards; i++) {

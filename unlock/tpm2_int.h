@@ -40,7 +40,7 @@ struct tpm2 {
 /* Everything one unseal holds; released on every path. */
 struct op {
 	struct tpm2 *t;
-	ESYS_TR parent, object, hmac, policy, ext;
+	ESYS_TR parent, object, hmac, ext;	/* hmac: enroll's session (unseal keeps its pair in struct tpm2) */
 	bool parent_is_srk;
 	char *why;
 	size_t whylen;

@@ -38,7 +38,7 @@ int tpm2_seal(struct tpm2 *t, const unsigned char policy[32], const unsigned cha
 	      size_t whylen)
 {
 	struct op o = { .t = t, .parent = ESYS_TR_NONE, .object = ESYS_TR_NONE, .hmac = ESYS_TR_NONE,
-			.policy = ESYS_TR_NONE, .ext = ESYS_TR_NONE, .why = why, .whylen = whylen };
+			.ext = ESYS_TR_NONE, .why = why, .whylen = whylen };
 	TPM2B_SENSITIVE_CREATE sens = { 0 };
 	TPM2B_PUBLIC tmpl = { 0 };
 	TPM2B_DATA outside = { 0 };

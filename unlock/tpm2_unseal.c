@@ -337,7 +337,7 @@ int tpm2_unseal(struct tpm2 *t, const struct tpm2_unseal_in *in, struct secret *
 		size_t whylen)
 {
 	struct op o = { .t = t, .parent = ESYS_TR_NONE, .object = ESYS_TR_NONE, .hmac = ESYS_TR_NONE,
-			.policy = ESYS_TR_NONE, .ext = ESYS_TR_NONE, .why = why, .whylen = whylen };
+			.ext = ESYS_TR_NONE, .why = why, .whylen = whylen };
 	struct pubkey key, *keyp = NULL;
 	struct secret *s = NULL;
 	int r = 0;
