@@ -51,7 +51,7 @@ UNITS    := config identity plan token pcrsig measure vset uki ukicheck
 UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
 .PHONY: all clean distclean install static static-versions check-static test check check-unit check-integration check-asan \
-        check-valgrind fuzz fuzz-short fuzz-long lint demo demo-host setup bench qemu e2e \
+        check-valgrind fuzz fuzz-short fuzz-long lint demo demo-host setup bench bench-boot qemu e2e \
         e2e-attacks e2e-matrix e2e-recovery
 
 all: $(BIN)
@@ -195,8 +195,17 @@ lint:
 	shellcheck -s sh qemu/guest/init qemu/guest/bb-init
 
 # TPM unlock cost against systemd's token plugin and clevis (build/bench/results.md)
+# and the last boot benchmark's table, when there is one
 bench: $(BIN) build/sd_tpm2_open
 	bash tests/bench/bench.sh $(abspath $(BIN)) build/sd_tpm2_open
+	@if [ -e build/bench/boot.md ]; then echo; sed -n '1,/^kcrypt.s own breakdown/p' build/bench/boot.md | sed '$$d'; \
+	else echo; echo "bench: no boot benchmark yet (make bench-boot: about 15 min of QEMU boots)"; fi
+
+# The boot's cost in the QEMU guest: kcrypt, dracut's systemd-cryptsetup and
+# clevis-dracut on one disk, three boots each (build/bench/boot.md); not in
+# make test (the boots would add about 15 minutes to CI's 70)
+bench-boot:
+	bash qemu/bench-boot.sh
 
 # Everything CI runs; the last line is "N passed, N failed".
 test:

@@ -14,6 +14,9 @@ for w in $cmdline; do
 	rd.kcrypt.debug | rd.kcrypt.debug=1) debug=-v ;;
 	esac
 done
+# with rd.kcrypt.debug, the boot's time as kcrypt's own debug lines show it
+stamp() { [ -z "$debug" ] || { read -r up _ </proc/uptime; echo "kcrypt-unlock: [$up] $*" >&2; }; }
+stamp "started"
 
 # systemd-stub put the UKI's .pcrsig/.pcrpkey in /.extra, which dies with the
 # initrd; /run/systemd is where systemd and kcrypt look after switch-root
@@ -38,6 +41,7 @@ if [ -e /sys/firmware/acpi/tables/TPM2 ] || [ -e /sys/kernel/security/tpm0 ]; th
 		sleep 0.1
 		i=$((i + 1))
 	done
+	stamp "TPM device after $((i / 10)).$((i % 10)) s of waiting"
 fi
 
 # systemd-pcrphase-initrd.service does it in a systemd initrd that has it

@@ -77,26 +77,30 @@ install_tree() {
 	cp -a "$B/inst/usr/lib/dracut/modules.d/90kcrypt" "$B/dracut/modules.d/90kcrypt"
 }
 
-# initrd FLAVOUR MODULES: dracut for the Debian kernel, host config ignored
+# initrd FLAVOUR MODULES [DRACUT_ARGS...]: dracut for the Debian kernel, host
+# config ignored; INITRD_DEPS: more files whose change rebuilds it
 initrd() {
-	local out=$B/initrd-$1.img t0
-	newer "$out" "$B/inst/usr/bin/kcrypt" "$B"/inst/usr/lib/dracut/modules.d/90kcrypt/* "$ROOT/qemu/build.sh" || return 0
-	log "initrd ($1): dracut -m \"$2\" for $KVER"
+	local out=$B/initrd-$1.img name=$1 mods=$2 t0
+	shift 2
+	# shellcheck disable=SC2086 # a list of paths
+	newer "$out" "$B/inst/usr/bin/kcrypt" "$B"/inst/usr/lib/dracut/modules.d/90kcrypt/* "$ROOT/qemu/build.sh" \
+		${INITRD_DEPS:-} || return 0
+	log "initrd ($name): dracut -m \"$mods\" for $KVER"
 	mkdir -p "$B/empty"
 	t0=$(date +%s)
 	dracutbasedir="$B/dracut" DRACUT_PATH="$B/inst/usr/bin /usr/sbin /usr/bin /sbin /bin" \
 		dracut --quiet --force --no-hostonly --conf /dev/null --confdir "$B/empty" --kver "$KVER" \
-		-m "$2" --add-drivers "virtio_blk virtio_pci ext4 tpm_tis tpm_crb dm_crypt efivarfs qemu_fw_cfg" \
-		--tmpdir "$B" "$out.new" 2>"$B/dracut-$1.log" || { cat "$B/dracut-$1.log"; die "dracut failed"; }
+		-m "$mods" --add-drivers "virtio_blk virtio_pci ext4 tpm_tis tpm_crb dm_crypt efivarfs qemu_fw_cfg virtio_rng" \
+		--tmpdir "$B" "$@" "$out.new" 2>"$B/dracut-$name.log" || { cat "$B/dracut-$name.log"; die "dracut failed"; }
 	mv "$out.new" "$out"
-	log "initrd ($1): $(du -h "$out" | cut -f1) in $(($(date +%s) - t0)) s"
+	log "initrd ($name): $(du -h "$out" | cut -f1) in $(($(date +%s) - t0)) s"
 }
 
 # initrd_busybox: not dracut's, to show the static kcrypt needs no initrd
 # generator: busybox, the static kcrypt, the module's boot-phase scripts,
 # qemu/guest/bb-init and the kernel modules the machine needs (with what
 # they depend on, from modprobe's own resolution)
-BB_MODULES="virtio_pci virtio_blk ext4 tpm_tis tpm_crb dm_mod dm_crypt xts ecb aesni_intel efivarfs qemu_fw_cfg"
+BB_MODULES="virtio_pci virtio_blk virtio_rng ext4 tpm_tis tpm_crb dm_mod dm_crypt xts ecb aesni_intel efivarfs qemu_fw_cfg"
 initrd_busybox() {
 	local out=$B/initrd-busybox.img r=$B/bbroot m t0
 	newer "$out" "$B/inst/usr/bin/kcrypt" "$ROOT/qemu/guest/bb-init" "$ROOT/hooks/kcrypt-unlock.sh" \
@@ -324,10 +328,13 @@ installed() {
 	touch "$m/.done"
 }
 
-keys
-more_keys
-initrds
-rootfs
-ukis
-disk
-[ "${1:-}" = disk ] || installed
+# KCRYPT_BUILD_LIB=1: only the functions (qemu/bench-boot.sh builds with them)
+if [ "${KCRYPT_BUILD_LIB:-0}" != 1 ]; then
+	keys
+	more_keys
+	initrds
+	rootfs
+	ukis
+	disk
+	[ "${1:-}" = disk ] || installed
+fi

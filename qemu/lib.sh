@@ -48,7 +48,8 @@ swtpm_down() {
 }
 
 # qemu_boot MACHINE_DIR LOG [--no-tpm] [--mode MODE] [--extra-disk IMG]...
-# [--until ERE] [--kill-tpm-at ERE] [--fw-file NAME FILE] [--type ERE FILE]...:
+# [--until ERE] [--kill-tpm-at ERE] [--fw-file NAME FILE] [--type ERE FILE]...
+# [--rng]:
 # one UEFI boot of the machine (disk.img, vars.fd, tpm/) until
 # it powers off; console to LOG. --extra-disk attaches IMG as one more virtio
 # disk (vdb, ...), like a USB stick beside the machine's disk. --until stops
@@ -57,11 +58,13 @@ swtpm_down() {
 # swtpm process once the console matches ERE (a TPM that fails mid-boot).
 # --fw-file hands FILE to the guest as fw_cfg opt/kcrypt/NAME. --type: a
 # person at the serial console, who types FILE's content and Enter once the
-# console shows ERE (in order, each after the previous one).
+# console shows ERE (in order, each after the previous one). --rng (or
+# KCRYPT_QEMU_RNG=yes): a virtio-rng device, as real machines have a hardware
+# RNG (qemu/bench-boot.sh); without it the guest's pool seeds slowly.
 # Prints the wall time in
 # seconds; returns QEMU's exit code.
 qemu_boot() {
-	local m=$1 out=$2 tpm=yes mode="" until="" killtpm="" t0 rc pid disks=() fw=() typing=()
+	local m=$1 out=$2 tpm=yes rng=${KCRYPT_QEMU_RNG:-no} mode="" until="" killtpm="" t0 rc pid disks=() fw=() typing=()
 	shift 2
 	while [ $# -gt 0 ]; do
 		case "$1" in
@@ -72,6 +75,7 @@ qemu_boot() {
 		--kill-tpm-at) killtpm=$2; shift ;;
 		--fw-file) fw+=(-fw_cfg "name=opt/kcrypt/$2,file=$3"); shift 2 ;;
 		--type) typing+=("$2" "$3"); shift 2 ;;
+		--rng) rng=yes ;;
 		*) die "qemu_boot: unknown option $1" ;;
 		esac
 		shift
@@ -89,6 +93,7 @@ qemu_boot() {
 		args+=(-chardev "socket,id=chrtpm,path=$m/tpm/sock" -tpmdev emulator,id=tpm0,chardev=chrtpm
 			-device tpm-tis,tpmdev=tpm0)
 	fi
+	[ "$rng" = yes ] && args+=(-device virtio-rng-pci)
 	[ -n "$mode" ] && args+=(-fw_cfg "name=opt/kcrypt/mode,string=$mode")
 	if [ ${#typing[@]} -gt 0 ]; then
 		# a socket to type into; the console still goes to $out

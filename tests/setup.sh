@@ -8,7 +8,7 @@ libcryptsetup-dev libblkid-dev libyaml-dev libjson-c-dev libssl-dev \
 libtss2-dev libcmocka-dev cryptsetup-bin valgrind shellcheck jq \
 swtpm swtpm-tools tpm2-tools keyutils util-linux e2fsprogs \
 systemd openssl python3 strace gdb xxd \
-clevis clevis-tpm2 clevis-luks hyperfine \
+clevis clevis-tpm2 clevis-luks clevis-dracut hyperfine \
 dracut qemu-system-x86 ovmf systemd-boot-efi sbsigntool efitools \
 linux-image-amd64 mtools dosfstools fdisk busybox-static kmod binutils \
 dpkg-dev autoconf automake autopoint libtool libltdl-dev autoconf-archive libpopt-dev"

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void log_init(struct logger *log, bool debug, bool quiet)
@@ -54,9 +55,17 @@ void log_msg(const struct logger *log, enum log_level level, const char *fmt, ..
 	 * label off a disk must not drive the console (escape sequences) */
 	sanitize(line, clean, sizeof(clean));
 
+	/* with debug on, every line says when (the kernel's clock since boot,
+	 * as dmesg shows it): the boot's time can then be read off the log */
+	char stamp[32] = "";
+	if (log->max == LOG_DEBUG) {
+		struct timespec ts;
+		clock_gettime(CLOCK_BOOTTIME, &ts);
+		snprintf(stamp, sizeof(stamp), "[%5lld.%03ld] ", (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+	}
 	if (!log->quiet || level <= LOG_ERR)
-		fprintf(stderr, "kcrypt: %s%s\n",
-			level == LOG_WARN ? "warning: " : level == LOG_DEBUG ? "debug: " : "", clean);
+		fprintf(stderr, "kcrypt: %s%s%s\n",
+			level == LOG_WARN ? "warning: " : level == LOG_DEBUG ? "debug: " : "", stamp, clean);
 	if (log->kmsg_fd >= 0) {
 		/* one write() per record: kmsg takes a record per write, and
 		 * dprintf() gives up on it (kmsg refuses the lseek glibc tries) */

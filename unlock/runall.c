@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -337,6 +338,19 @@ static int fail_closed(const struct runall_env *env, struct runall_result *out)
 	return EXIT_TRUST;
 }
 
+/* The first TPM session's nonces and the set proof's challenge come from
+ * the kernel's pool: before its first seeding they wait for it. Saying so
+ * tells a slow boot's log where the time went (a machine without a
+ * hardware RNG the kernel trusts). */
+static void entropy_note(const struct logger *log)
+{
+	unsigned char b;
+
+	if (getrandom(&b, 1, GRND_NONBLOCK) < 0 && errno == EAGAIN)
+		log_debug(log, "the kernel's random pool is not seeded yet: the TPM session waits for it");
+	explicit_bzero(&b, sizeof(b));
+}
+
 int runall(const struct runall_env *env, struct run *run, struct runall_result *out)
 {
 	struct trust_anchor anchor = { 0 };
@@ -349,6 +363,8 @@ int runall(const struct runall_env *env, struct run *run, struct runall_result *
 		return EXIT_FAIL;
 	if (out->plan.n == 0)
 		log_info(env->log, "no LUKS volumes found");
+	log_debug(env->log, "%zu volume(s) to open", out->plan.n);
+	entropy_note(env->log);
 	out->res = calloc(out->plan.n + 1, sizeof(*out->res));
 	if (!out->res)
 		return EXIT_FAIL;

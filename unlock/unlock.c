@@ -64,6 +64,8 @@ static void try_sources(const struct plan_step *s, const struct keysource_ctx *k
 			res->keyslot = r;
 			res->source = src[i].name;
 			res->reason[0] = '\0';
+			log_debug(ks->log, "%s: %s gave the key (keyslot %d)", unlock_who(s, w, sizeof(w)),
+				  src[i].name, r);
 			return;
 		}
 		log_debug(ks->log, "%s: %s: %s", unlock_who(s, w, sizeof(w)), src[i].name,
