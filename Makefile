@@ -39,15 +39,15 @@ endif
 # Modules of the binary; cli*.c (argv, the verbs, main()) only link into it.
 MODS     := log secret strv yamltree config config_load identity discover plan \
             luks_hdr luks luks_write recovery reseal prompt rescue files codec token policy pcrsig tpm2 keysource keysource_tpm2 \
-            unlock report enroll measure encrypt vset trust runall setkey bind tcti tpm2_unseal tpm2_pcr tpm2_seal dmkey \
-            pe uki ukicheck
+            unlock report enroll measure encrypt vset trust runall setkey bind tcti tpm2_unseal tpm2_pcr tpm2_seal tpm2_srk dmkey \
+            pe uki ukicheck sdver
 OBJS     := $(MODS:%=$(BUILD)/%.o)
 CLI_OBJS := $(BUILD)/cli.o $(BUILD)/cli_common.o $(BUILD)/cli_reseal.o $(BUILD)/cli_unlock.o $(BUILD)/cli_enroll.o \
             $(BUILD)/cli_checkuki.o $(BUILD)/cli_version.o
 BIN      := $(if $(filter build,$(BUILD)),kcrypt,$(BUILD)/kcrypt)
 
 # One cmocka program per pure module, linked with the modules it needs.
-UNITS    := config identity plan token pcrsig measure vset uki ukicheck
+UNITS    := config identity plan token pcrsig measure vset uki ukicheck sdver
 UNIT_BIN := $(UNITS:%=$(BUILD)/test_%)
 
 .PHONY: all clean distclean install static static-versions check-static test check check-unit check-integration check-asan \
@@ -123,7 +123,7 @@ check-unit: $(UNIT_BIN)
 
 INTEGRATION := tests/integration/run.sh tests/integration/tpm.sh tests/integration/trust.sh \
                tests/integration/recovery.sh tests/integration/prompt.sh \
-               tests/integration/hostile.sh tests/integration/checkuki.sh
+               tests/integration/hostile.sh tests/integration/checkuki.sh tests/integration/srk.sh
 
 check-integration: $(BIN) build/sd_tpm2_open
 	sh tests/run-suites.sh $(abspath $(BIN)) $(INTEGRATION)

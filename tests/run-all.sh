@@ -42,7 +42,7 @@ sum_of() {
 	out=$("$@" 2>&1) || rc=$?
 	printf '%s\n' "$out"
 	while read -r a b; do p=$((p + a)); f=$((f + b)); done < <(
-		sed -nE 's/^(unit|integration|tpm|trust|hostile|recovery|prompt|checkuki|static|fuzz): ([0-9]+) passed, ([0-9]+) failed$/\2 \3/p' <<<"$out")
+		sed -nE 's/^(unit|integration|tpm|trust|hostile|recovery|prompt|checkuki|srk|static|fuzz): ([0-9]+) passed, ([0-9]+) failed$/\2 \3/p' <<<"$out")
 	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
 	echo "sum: $p passed, $f failed"
 }

@@ -42,7 +42,7 @@ enum opt_bit {
 	O_NOTOKENS = 1 << 5,
 	O_CONFIG = 1 << 6,	/* --config-dir, --extra-config-dir, --cmdline */
 	O_TPM = 1 << 7,		/* --tpm-device, --tpm2-signature, --tpm2-pin-file, --no-tpm */
-	O_ENROLL = 1 << 8,	/* --tpm, --tpm-pcrs, --public-key(-pcrs), --pin */
+	O_ENROLL = 1 << 8,	/* --tpm, --tpm-pcrs, --public-key(-pcrs), --pin, --tpm2-srk */
 	O_UNLOCKKEY = 1 << 9,	/* --unlock-key-file */
 	O_MKFS = 1 << 10,	/* --no-mkfs */
 	O_RECOVERY = 1 << 11,	/* --recovery-key, --recovery-key-file */
@@ -75,12 +75,13 @@ static const struct verb verbs[] = {
 	  "systemd-enrolled volumes)" },
 	{ "enroll", cli_enroll, 1, 1, O_ENROLL | O_UNLOCKKEY | O_TPM | O_RECOVERY,
 	  "enroll DEVICE --unlock-key-file FILE [--tpm [--tpm-pcrs LIST] [--public-key PEM "
-	  "[--public-key-pcrs LIST]] [--pin --tpm2-pin-file FILE]] [--recovery-key-file FILE]",
+	  "[--public-key-pcrs LIST]] [--pin --tpm2-pin-file FILE] [--tpm2-srk[=auto|yes|no]]] "
+	  "[--recovery-key-file FILE]",
 	  "add a systemd-tpm2 token (readable by systemd 252 and later) or a recovery key to a "
 	  "LUKS2 volume" },
 	{ "encrypt", cli_encrypt, 1, 1, O_ENROLL | O_TPM | O_DEVICE | O_MKFS | O_RECOVERY,
 	  "encrypt LABEL --tpm [--tpm-pcrs LIST] [--public-key PEM] [--public-key-pcrs LIST] "
-	  "[--recovery-key-file FILE] [--device PATH]",
+	  "[--tpm2-srk[=auto|yes|no]] [--recovery-key-file FILE] [--device PATH]",
 	  "format the partition labelled LABEL as LUKS2 (DESTROYS its data) that opens with a TPM token" },
 	{ "reseal", cli_reseal, 0, 0, O_DEVICE | O_CONFIG | O_TPM | O_UNLOCKKEY,
 	  "reseal [--unlock-key-file FILE] [--tpm2-pin-file FILE] [--device PATH]...",
@@ -133,7 +134,11 @@ static void usage_verb(FILE *f, const struct verb *v)
 			   "  --public-key-pcrs LIST  PCRs under the signed policy (default 11)\n"
 			   "  --pin                 also require a PIN (read from --tpm2-pin-file)\n"
 			   "  --no-pcr15            do not bind PCR 15 to zero (default: bound, so only\n"
-			   "                        the initrd, before it measures volume keys, unseals)\n");
+			   "                        the initrd, before it measures volume keys, unseals)\n"
+			   "  --tpm2-srk[=auto|yes|no]  seal under the persistent SRK at 0x81000001\n"
+			   "                        (created if missing; systemd 254+ opens the token),\n"
+			   "                        or not (a transient primary: systemd 252 opens it);\n"
+			   "                        auto (default): yes unless systemd < 254 is installed\n");
 	if (v->opts & O_RECOVERY)
 		fprintf(f, "  --recovery-key-file FILE  also add a recovery key (systemd's format): the\n"
 			   "                        one in FILE, or a new one written to FILE (0600) when\n"
@@ -172,7 +177,7 @@ enum { OPT_JSON = 256, OPT_DEVICE, OPT_KEYFILE, OPT_TEST, OPT_DRYRUN, OPT_NOTOKE
        OPT_CONFIGDIR, OPT_EXTRADIR, OPT_CMDLINE, OPT_SYSFS, OPT_VERSION, OPT_TPMDEV,
        OPT_TPMSIG, OPT_PINFILE, OPT_NOTPM, OPT_TPM, OPT_TPMPCRS, OPT_PUBKEY, OPT_PUBKEYPCRS,
        OPT_PIN, OPT_UNLOCKKEY, OPT_NOMKFS, OPT_NOPCR15,
-       OPT_RECOVERY, OPT_RECOVERYFILE, OPT_PROMPT };
+       OPT_RECOVERY, OPT_RECOVERYFILE, OPT_PROMPT, OPT_TPM2SRK };
 
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -201,6 +206,7 @@ static const struct option long_opts[] = {
 	{ "unlock-key-file", required_argument, NULL, OPT_UNLOCKKEY },
 	{ "no-mkfs", no_argument, NULL, OPT_NOMKFS },
 	{ "no-pcr15", no_argument, NULL, OPT_NOPCR15 },
+	{ "tpm2-srk", optional_argument, NULL, OPT_TPM2SRK },
 	{ "recovery-key", no_argument, NULL, OPT_RECOVERY },
 	{ "recovery-key-file", required_argument, NULL, OPT_RECOVERYFILE },
 	{ "prompt", no_argument, NULL, OPT_PROMPT },
@@ -237,6 +243,7 @@ static unsigned opt_class(int c)
 	case OPT_PUBKEYPCRS:
 	case OPT_PIN:
 	case OPT_NOPCR15:
+	case OPT_TPM2SRK:
 		return O_ENROLL;
 	case OPT_UNLOCKKEY:
 		return O_UNLOCKKEY;
@@ -382,6 +389,9 @@ static int parse_args(int argc, char **argv, struct args *a, const struct verb *
 			break;
 		case OPT_NOPCR15:
 			a->no_pcr15 = true;
+			break;
+		case OPT_TPM2SRK:
+			a->tpm2_srk = optarg ? optarg : "yes";	/* bare --tpm2-srk: yes */
 			break;
 		case OPT_RECOVERY:
 			a->recovery_key = true;

@@ -28,6 +28,7 @@ struct args {
 	bool tpm, pin, no_mkfs, no_pcr15, recovery_key, prompt;
 	const char *recovery_key_file;
 	const char *tpm_pcrs, *public_key, *public_key_pcrs, *unlock_key_file;
+	const char *tpm2_srk;		/* --tpm2-srk[=auto|yes|no]; NULL: not given */
 	const char *cmdline;
 	const char *sysfs;
 	struct strv devices;

@@ -35,6 +35,21 @@ static int parse_pcr_list(const char *s, uint32_t *mask)
 	return 0;
 }
 
+/* --tpm2-srk's word; -1 when it is none of them */
+static int parse_srk(const char *s, enum enroll_srk *out)
+{
+	static const struct { const char *word; enum enroll_srk v; } words[] = {
+		{ "auto", ENROLL_SRK_AUTO }, { "yes", ENROLL_SRK_YES }, { "no", ENROLL_SRK_NO },
+	};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(s, words[i].word)) {
+			*out = words[i].v;
+			return 0;
+		}
+	return -1;
+}
+
 /* The token policy options shared by enroll and encrypt. */
 static int policy_args(struct env *e, struct enroll_opts *o)
 {
@@ -57,6 +72,10 @@ static int policy_args(struct env *e, struct enroll_opts *o)
 	if (a->public_key_pcrs && parse_pcr_list(a->public_key_pcrs, &o->pubkey_pcr_mask) < 0) {
 		log_err(&e->log, "%s: --public-key-pcrs: '%s' is not a list of PCRs 0..23", a->verb,
 			a->public_key_pcrs);
+		return EXIT_USAGE;
+	}
+	if (a->tpm2_srk && parse_srk(a->tpm2_srk, &o->srk) < 0) {
+		log_err(&e->log, "%s: --tpm2-srk: '%s' is not auto, yes or no", a->verb, a->tpm2_srk);
 		return EXIT_USAGE;
 	}
 	o->pubkey_path = a->public_key;

@@ -249,6 +249,7 @@ int encrypt_volume(const struct encrypt_opts *o, const struct logger *log,
 	r = set_key(o, log, &setkey, &tpm, why, whylen);
 	if (r < 0)
 		goto out;
+	tpm.device = res->device;	/* for its log lines */
 	r = enroll_seal(&tpm, log, &tok, &secret, why, whylen);
 	if (r < 0)
 		goto out;

@@ -21,6 +21,7 @@
 #include "discover.h"
 #include "identity.h"
 #include "recovery.h"
+#include "sdver.h"
 #include "setkey.h"
 #include "vset.h"
 
@@ -111,10 +112,41 @@ static int verify(struct tpm2 *tpm, const struct enroll_opts *o, const struct to
 	return r;
 }
 
-/* A token with this policy that still loads on this TPM: after a TPM clear
- * (or on another TPM) an old token has the same policy hash but is dead. */
+/* Which parent the new token gets; why, for the line seal_new says once the
+ * seal worked (a failing enroll says one line: its error). */
+struct parent {
+	bool srk;
+	char why[400];
+};
+
+static void want_srk(const struct enroll_opts *o, struct parent *p)
+{
+	char lib[256] = "";
+	int v;
+
+	p->srk = o->srk == ENROLL_SRK_YES;
+	if (o->srk != ENROLL_SRK_AUTO) {
+		snprintf(p->why, sizeof(p->why), "%s",
+			 o->srk_why ? o->srk_why : p->srk ? "--tpm2-srk=yes" : "--tpm2-srk=no");
+		return;
+	}
+	v = sdver_installed(sdver_dirs, lib, sizeof(lib));
+	p->srk = sdver_reads_srk(v);
+	if (v < 0)
+		snprintf(p->why, sizeof(p->why), "--tpm2-srk=auto: no systemd here, nothing but "
+						 "kcrypt reads the token");
+	else if (p->srk)
+		snprintf(p->why, sizeof(p->why), "--tpm2-srk=auto: systemd %d here opens it", v);
+	else
+		snprintf(p->why, sizeof(p->why), "--tpm2-srk=auto: systemd %d here (%s) cannot open "
+						 "tpm2_srk tokens, which need %d", v, lib, SDVER_SRK_MIN);
+}
+
+/* A token with this policy and parent kind that still loads on this TPM:
+ * after a TPM clear (or on another TPM) an old token has the same policy
+ * hash but is dead; one under the other parent is read by other systemds. */
 static bool already_enrolled(struct tpm2 *tpm, struct luks *l, const unsigned char hash[32],
-			     int *id, const struct logger *log)
+			     bool srk, int *id, const struct logger *log)
 {
 	for (int i = 0; i < LUKS_MAX_TOKENS; i++) {
 		const char *json;
@@ -125,7 +157,8 @@ static bool already_enrolled(struct tpm2 *tpm, struct luks *l, const unsigned ch
 		if (luks_token_json(l, i, &json) < 0 || !token_is_tpm2(json) ||
 		    token_parse(json, &t, why, sizeof(why)) < 0)
 			continue;
-		same = t.nshards == 1 && !memcmp(t.shard[0].policy_hash, hash, 32);
+		same = t.nshards == 1 && !memcmp(t.shard[0].policy_hash, hash, 32) &&
+		       (t.srk != NULL) == srk;
 		if (same && tpm2_token_loads(tpm, &t, why, sizeof(why)) < 0) {
 			log_info(log, "token %d has this policy but does not load on this TPM (cleared "
 				      "or replaced): enrolling a new one", i);
@@ -212,13 +245,41 @@ static int prepare(const struct enroll_opts *o, const struct logger *log, struct
 	return compute_policy(*tpm, o, keyp, tok->shard[0].policy_hash, why, whylen);
 }
 
-/* A fresh random secret sealed to tok's policy, and test-unsealed. */
-static int seal_new(struct tpm2 *tpm, const struct enroll_opts *o, const struct logger *log,
-		    struct token_tpm2 *tok, struct secret **out, char *why, size_t whylen)
+/* The PIN's authValue: 252's unsalted rule for the legacy profile; with
+ * the SRK (254+ only) a fresh tpm2_salt, as systemd 253+ does. */
+static int pin_auth(const struct enroll_opts *o, bool srk, struct token_tpm2 *tok,
+		    unsigned char auth[32], const struct logger *log, char *why, size_t whylen)
+{
+	int n;
+
+	if (srk) {
+		if (getrandom(tok->salt, sizeof(tok->salt), 0) != (ssize_t)sizeof(tok->salt)) {
+			snprintf(why, whylen, "no random bytes");
+			return -EIO;
+		}
+		tok->has_salt = true;
+	}
+	n = policy_pin_auth(o->pin->buf, o->pin->len, srk ? tok->salt : NULL, auth);
+	if (n < 0) {
+		snprintf(why, whylen, "cannot derive the PIN's authValue");
+		return -EIO;
+	}
+	/* digests ending in 0 are trimmed by the TPM */
+	if (!srk && n < 32)
+		log_warn(log, "this PIN's digest ends in a zero byte: systemd 252 will not accept it");
+	return n;
+}
+
+/* A fresh random secret sealed to tok's policy under the chosen parent,
+ * and test-unsealed. */
+static int seal_new(struct tpm2 *tpm, const struct enroll_opts *o, const struct parent *p,
+		    const struct logger *log, struct token_tpm2 *tok, struct secret **out, char *why,
+		    size_t whylen)
 {
 	struct tpm2_seal_out sealed = { 0 };
 	struct secret *secret = secret_new(VSET_CLAIM_LEN);
 	unsigned char auth[32];
+	bool srk = p->srk;
 	int authlen = 0, r;
 
 	*out = NULL;
@@ -231,19 +292,27 @@ static int seal_new(struct tpm2 *tpm, const struct enroll_opts *o, const struct 
 	if (!o->set_id)
 		secret->len = SECRET_LEN;
 	if (o->pin) {
-		/* 252's rule (no salt); digests ending in 0 are trimmed by the TPM */
-		authlen = policy_pin_auth(o->pin->buf, o->pin->len, NULL, auth);
-		if (authlen < 32)
-			log_warn(log, "this PIN's digest ends in a zero byte: systemd 252 will not accept it");
+		r = authlen = pin_auth(o, srk, tok, auth, log, why, whylen);
+		if (r < 0)
+			goto out;
 	}
 	r = tpm2_seal(tpm, tok->shard[0].policy_hash, o->pin ? auth : NULL,
-		      o->pin ? (size_t)authlen : 0, secret, &sealed, why, whylen);
+		      o->pin ? (size_t)authlen : 0, secret, srk, &sealed, why, whylen);
 	explicit_bzero(auth, sizeof(auth));
 	if (r < 0)
 		goto out;
+	log_info(log, "%s: parent key of a new token: %s (%s)", o->device ? o->device : "volume",
+		 srk ? "the persistent SRK at 0x81000001"
+		     : "a transient primary made at each unseal, as systemd 252",
+		 p->why);
+	if (sealed.srk_created)
+		log_info(log, "created the SRK (%s) and persisted it at 0x81000001",
+			 sealed.alg == TOKEN_ALG_RSA ? "RSA 2048" : "ECC NIST P-256");
 	tok->shard[0].data = sealed.blob;
 	tok->shard[0].len = sealed.len;
-	tok->primary_alg = sealed.alg;
+	tok->primary_alg = sealed.alg;	/* with the SRK, its type, as systemd writes it */
+	tok->srk = sealed.srk;
+	tok->srk_len = sealed.srk_len;
 	r = verify(tpm, o, tok, secret, log, why, whylen);
 out:
 	if (r < 0)
@@ -257,12 +326,14 @@ int enroll_seal(const struct enroll_opts *o, const struct logger *log, struct to
 		struct secret **secret, char *why, size_t whylen)
 {
 	struct tpm2 *tpm = NULL;
+	struct parent p;
 	int r;
 
 	*secret = NULL;
+	want_srk(o, &p);
 	r = prepare(o, log, &tpm, tok, why, whylen);
 	if (r == 0)
-		r = seal_new(tpm, o, log, tok, secret, why, whylen);
+		r = seal_new(tpm, o, &p, log, tok, secret, why, whylen);
 	tpm2_close(tpm);
 	return r;
 }
@@ -384,6 +455,7 @@ int enroll_tpm2_open(struct luks *l, const struct enroll_opts *o, const struct l
 	struct enroll_opts opts = *o;
 	unsigned char set[VSET_ID_LEN];
 	bool bound = false;
+	struct parent p;
 	struct tpm2 *tpm = NULL;
 	struct secret *secret = NULL;
 	struct token_tpm2 tok = { 0 };
@@ -394,16 +466,17 @@ int enroll_tpm2_open(struct luks *l, const struct enroll_opts *o, const struct l
 	if (r < 0)
 		goto out;
 	opts.set_id = bound ? set : NULL;
+	want_srk(o, &p);
 	r = prepare(&opts, log, &tpm, &tok, why, whylen);
 	if (r < 0)
 		goto out;
-	if (already_enrolled(tpm, l, tok.shard[0].policy_hash, token_id, log)) {
-		log_info(log, "%s: a systemd-tpm2 token with this policy is already enrolled (token %d)",
-			 o->device, *token_id);
+	if (already_enrolled(tpm, l, tok.shard[0].policy_hash, p.srk, token_id, log)) {
+		log_info(log, "%s: a systemd-tpm2 token with this policy and parent is already "
+			      "enrolled (token %d)", o->device, *token_id);
 		r = 1;
 		goto out;
 	}
-	r = seal_new(tpm, &opts, log, &tok, &secret, why, whylen);
+	r = seal_new(tpm, &opts, &p, log, &tok, &secret, why, whylen);
 	if (r == 0)
 		r = store(l, &opts, &tok, secret, token_id, keyslot, why, whylen);
 out:

@@ -10,6 +10,11 @@
 #include "secret.h"
 #include "token.h"
 
+/* The token's parent: the persistent SRK (systemd >= 254 reads it) or the
+ * legacy transient primary (systemd 252 reads it); auto: the SRK unless a
+ * systemd older than 254 is installed here (sdver.h). */
+enum enroll_srk { ENROLL_SRK_AUTO, ENROLL_SRK_YES, ENROLL_SRK_NO };
+
 struct enroll_opts {
 	const char *device;
 	const struct secret *unlock_key;	/* opens an existing keyslot; NULL with
@@ -25,6 +30,9 @@ struct enroll_opts {
 	const char *sig_path;			/* to test-unseal a signed policy; NULL: search */
 	const unsigned char *set_id;		/* the secret names this volume set (vset.h);
 						 * NULL: a plain random secret (unbound volume) */
+	enum enroll_srk srk;
+	const char *srk_why;			/* why srk is what it is, for the log;
+						 * NULL: the --tpm2-srk option */
 };
 
 /* Returns 0 (with *token_id, or -1 when an identical token that loads on

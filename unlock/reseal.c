@@ -79,6 +79,9 @@ static int one(struct luks *l, const struct reseal_opts *o, int id, const struct
 		.pubkey_pem = t->pubkey_pcr_mask ? t->pubkey_pem : NULL,
 		.pubkey_pcr_mask = t->pubkey_pcr_mask,
 		.pin = t->pin ? o->pin : NULL,
+		/* the profile of the token it replaces: who could read it still can */
+		.srk = t->srk ? ENROLL_SRK_YES : ENROLL_SRK_NO,
+		.srk_why = t->srk ? "as the SRK token it replaces" : "as the legacy token it replaces",
 	};
 	int new_id = -1, slot = -1, r;
 

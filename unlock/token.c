@@ -288,7 +288,8 @@ char *token_format(const struct token_tpm2 *t)
 	char num[16], hex[65], *out;
 	const char *bank = token_bank_name(t->bank);
 
-	if (t->nshards != 1 || t->srk || t->has_salt)
+	/* a salted PIN is 253+: only in the SRK profile, which 252 cannot read anyway */
+	if (t->nshards != 1 || (t->has_salt && !t->srk))
 		return NULL;
 	for (size_t i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", t->shard[0].policy_hash[i]);
@@ -306,11 +307,17 @@ char *token_format(const struct token_tpm2 *t)
 			       json_object_new_string(t->primary_alg == TOKEN_ALG_RSA ? "rsa" : "ecc"));
 	json_object_object_add(root, "tpm2-policy-hash", json_object_new_string(hex));
 	json_object_object_add(root, "tpm2-pin", json_object_new_boolean(t->pin));
+	if (t->srk)	/* 255..259 write it, false, into every token */
+		json_object_object_add(root, "tpm2_pcrlock", json_object_new_boolean(0));
 	if (t->pubkey_pcr_mask) {
 		json_object_object_add(root, "tpm2_pubkey_pcrs", mask_json(t->pubkey_pcr_mask));
 		json_object_object_add(root, "tpm2_pubkey",
 				       b64_json((const unsigned char *)t->pubkey_pem, strlen(t->pubkey_pem)));
 	}
+	if (t->srk && t->has_salt)
+		json_object_object_add(root, "tpm2_salt", b64_json(t->salt, sizeof(t->salt)));
+	if (t->srk)
+		json_object_object_add(root, "tpm2_srk", b64_json(t->srk, t->srk_len));
 	/* compact, and base64's '/' unescaped, as systemd writes it */
 	out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));

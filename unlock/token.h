@@ -42,9 +42,11 @@ bool token_is_tpm2(const char *json);
 int token_parse(const char *json, struct token_tpm2 *t, char *why, size_t whylen);
 void token_free(struct token_tpm2 *t);
 
-/* The token as systemd 252 writes it (compact, 252 key order, string blob
- * and hash, tpm2-pin always present): readable by 252 and every later
- * version. Only single-shard, legacy-primary tokens. malloc'd, or NULL. */
+/* The token as systemd writes it: compact, string blob and hash, tpm2-pin
+ * always present. Legacy primary (no srk): as 252 does, readable by 252
+ * and every later version; no salt. With srk: as 255 does (its key order,
+ * tpm2_pcrlock false, tpm2_salt with a PIN, tpm2_srk last), readable by
+ * 254 and later. Only single-shard tokens. malloc'd, or NULL. */
 char *token_format(const struct token_tpm2 *t);
 
 /* "sha256" for TPM2_ALG_SHA256 etc.; "sha256" for 0 (the default bank). */

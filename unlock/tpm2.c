@@ -95,26 +95,22 @@ void tpm2_close(struct tpm2 *t)
 	free(t);
 }
 
-/* The parent systemd <= 253 recreates for every unseal (design note §3.4). */
-TSS2_RC legacy_primary(struct tpm2 *t, enum token_alg alg, ESYS_TR *out)
+/* The owner-hierarchy storage key template both parents share (design
+ * note §3.4, §3.5): the legacy primary systemd <= 253 recreates for every
+ * unseal, and with noDA the SRK of the TCG provisioning guidance (EK
+ * credential profile L-2 for ECC, L-1 for RSA) that systemd >= 254
+ * persists. Empty unique: the same seed and template give the same key. */
+void primary_template(enum token_alg alg, bool noda, TPM2B_PUBLIC *tmpl)
 {
-	TPM2B_SENSITIVE_CREATE sens = { 0 };
-	TPM2B_DATA outside = { 0 };
-	TPML_PCR_SELECTION none = { 0 };
-	TPM2B_PUBLIC tmpl = { 0 };
-	TPMT_PUBLIC *p = &tmpl.publicArea;
+	TPMT_PUBLIC *p = &tmpl->publicArea;
 	const TPMT_SYM_DEF_OBJECT aes = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128,
 					  .mode.aes = TPM2_ALG_CFB };
-	TSS2_RC rc;
 
-	if (t->primary[alg] != ESYS_TR_NONE) {
-		*out = t->primary[alg];
-		return TSS2_RC_SUCCESS;
-	}
+	memset(tmpl, 0, sizeof(*tmpl));
 	p->nameAlg = TPM2_ALG_SHA256;
 	p->objectAttributes = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_FIXEDTPM |
 			      TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
-			      TPMA_OBJECT_USERWITHAUTH;
+			      TPMA_OBJECT_USERWITHAUTH | (noda ? TPMA_OBJECT_NODA : 0);
 	if (alg == TOKEN_ALG_ECC) {
 		p->type = TPM2_ALG_ECC;
 		p->parameters.eccDetail.symmetric = aes;
@@ -127,6 +123,22 @@ TSS2_RC legacy_primary(struct tpm2 *t, enum token_alg alg, ESYS_TR *out)
 		p->parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
 		p->parameters.rsaDetail.keyBits = 2048;
 	}
+}
+
+/* The parent systemd <= 253 recreates for every unseal (design note §3.4). */
+TSS2_RC legacy_primary(struct tpm2 *t, enum token_alg alg, ESYS_TR *out)
+{
+	TPM2B_SENSITIVE_CREATE sens = { 0 };
+	TPM2B_DATA outside = { 0 };
+	TPML_PCR_SELECTION none = { 0 };
+	TPM2B_PUBLIC tmpl;
+	TSS2_RC rc;
+
+	if (t->primary[alg] != ESYS_TR_NONE) {
+		*out = t->primary[alg];
+		return TSS2_RC_SUCCESS;
+	}
+	primary_template(alg, false, &tmpl);
 	do
 		rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 					ESYS_TR_NONE, &sens, &tmpl, &outside, &none, out, NULL, NULL,
@@ -237,7 +249,7 @@ int load_shard(struct op *o, const struct token_blob *b)
 		rc = Esys_Import(o->t->esys, o->parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 				 &nokey, &pub, &priv, &seed, &nullsym, &out);
 		if (rc != TSS2_RC_SUCCESS)
-			return tpm_fail(o, "Import", rc);
+			return o->parent_is_srk ? srk_explain(o, "Import", rc) : tpm_fail(o, "Import", rc);
 		imported_priv = *out;
 		Esys_Free(out);
 		priv = imported_priv;
@@ -246,7 +258,9 @@ int load_shard(struct op *o, const struct token_blob *b)
 		rc = Esys_Load(o->t->esys, o->parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 			       &priv, &pub, &o->object);
 	while (tpm2_need_startup(o->t, rc));
-	return rc == TSS2_RC_SUCCESS ? 0 : tpm_fail(o, "Load", rc);
+	if (rc == TSS2_RC_SUCCESS)
+		return 0;
+	return o->parent_is_srk ? srk_explain(o, "Load", rc) : tpm_fail(o, "Load", rc);
 }
 
 const TPMT_SYM_DEF tpm2_session_sym = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128,

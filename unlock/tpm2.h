@@ -65,14 +65,21 @@ int tpm2_token_loads(struct tpm2 *t, const struct token_tpm2 *tok, char *why, si
 struct tpm2_seal_out {
 	unsigned char *blob;	/* TPM2B_PRIVATE || TPM2B_PUBLIC, malloc'd */
 	size_t len;
-	enum token_alg alg;	/* the legacy primary it is sealed under */
+	enum token_alg alg;	/* the parent's type (legacy primary or SRK) */
+	unsigned char *srk;	/* with srk: Esys_TR_Serialize of the SRK, malloc'd */
+	size_t srk_len;
+	bool srk_created;	/* with srk: it was missing and is persisted now */
 };
 
-/* Seal secret under the legacy transient primary (what systemd 252 can
- * load) with authPolicy = policy; auth (PIN-derived, may be NULL) becomes
- * the object's userAuth. PIN-less objects get noDA. */
+/* Seal secret with authPolicy = policy; auth (PIN-derived, may be NULL)
+ * becomes the object's userAuth. PIN-less objects get noDA. The parent:
+ * srk false, the legacy transient primary (what systemd 252 can load);
+ * true, the persistent SRK at 0x81000001, created and persisted there
+ * with systemd's template when missing (systemd >= 254 loads it). The
+ * salted session that carries the secret is salted with that parent. */
 int tpm2_seal(struct tpm2 *t, const unsigned char policy[32], const unsigned char *auth,
-	      size_t authlen, const struct secret *secret, struct tpm2_seal_out *out, char *why,
-	      size_t whylen);
+	      size_t authlen, const struct secret *secret, bool srk, struct tpm2_seal_out *out,
+	      char *why, size_t whylen);
+void tpm2_seal_out_free(struct tpm2_seal_out *out);
 
 #endif

@@ -1,6 +1,6 @@
 /* Inside the TPM module: the context and the per-operation state that
- * tpm2.c (context, parents, loading), tpm2_unseal.c, tpm2_pcr.c and
- * tpm2_seal.c share. Nothing outside unlock/tpm2*.c includes it. */
+ * tpm2.c (context, parents, loading), tpm2_unseal.c, tpm2_pcr.c,
+ * tpm2_seal.c and tpm2_srk.c share. Nothing outside unlock/tpm2*.c includes it. */
 #ifndef KCRYPT_TPM2_INT_H
 #define KCRYPT_TPM2_INT_H
 
@@ -11,6 +11,7 @@
 #include "tpm2.h"
 
 #define PCR_CHANGED_RETRIES 10
+#define TPM2_SRK_HANDLE 0x81000001	/* the TCG's shared SRK handle, systemd's */
 
 /* A TPM-verified PCR signature: the ticket is not bound to a session, so
  * one VerifySignature serves every volume sealed to the same key and state. */
@@ -49,7 +50,17 @@ struct op {
 /* salted, encrypting HMAC sessions: AES-128-CFB */
 extern const TPMT_SYM_DEF tpm2_session_sym;
 
+/* The storage key template: legacy primary (noda false) or SRK (true). */
+void primary_template(enum token_alg alg, bool noda, TPM2B_PUBLIC *tmpl);
 TSS2_RC legacy_primary(struct tpm2 *t, enum token_alg alg, ESYS_TR *out);
+/* o->parent = the SRK at 0x81000001, created and persisted when missing
+ * (*created); *alg its type. 0 or -errno with o->why. */
+int srk_get(struct op *o, enum token_alg *alg, bool *created);
+/* Esys_TR_Serialize of o->parent (the token's tpm2_srk), malloc'd. */
+int srk_serialize(struct op *o, unsigned char **buf, size_t *len);
+/* step under the token's SRK failed with rc: -EIO with a line saying
+ * the SRK is gone or another key, else tpm_fail's. */
+int srk_explain(struct op *o, const char *step, TSS2_RC rc);
 void op_flush(ESYS_CONTEXT *esys, ESYS_TR *h);
 void op_release(struct op *o);
 uint32_t tpm_property(struct tpm2 *t, TPM2_PT prop);

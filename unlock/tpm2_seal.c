@@ -1,4 +1,4 @@
-/* Seal a secret under the legacy primary (enroll, encrypt). */
+/* Seal a secret under the legacy primary or the SRK (enroll, encrypt). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,9 +33,33 @@ static int marshal_blob(const TPM2B_PRIVATE *priv, const TPM2B_PUBLIC *pub,
 	return 0;
 }
 
+void tpm2_seal_out_free(struct tpm2_seal_out *out)
+{
+	free(out->blob);
+	free(out->srk);
+	memset(out, 0, sizeof(*out));
+}
+
+/* o->parent: the legacy primary (cached in t, flushed at close) or the SRK */
+static int seal_parent(struct op *o, bool srk, struct tpm2_seal_out *out)
+{
+	TSS2_RC rc;
+
+	if (srk)
+		return srk_get(o, &out->alg, &out->srk_created);
+	/* ECC as systemd prefers; RSA where the TPM has no ECC (as 252 falls back) */
+	out->alg = TOKEN_ALG_ECC;
+	rc = legacy_primary(o->t, TOKEN_ALG_ECC, &o->parent);
+	if (rc != TSS2_RC_SUCCESS) {
+		out->alg = TOKEN_ALG_RSA;
+		rc = legacy_primary(o->t, TOKEN_ALG_RSA, &o->parent);
+	}
+	return rc == TSS2_RC_SUCCESS ? 0 : tpm_fail(o, "CreatePrimary", rc);
+}
+
 int tpm2_seal(struct tpm2 *t, const unsigned char policy[32], const unsigned char *auth,
-	      size_t authlen, const struct secret *secret, struct tpm2_seal_out *out, char *why,
-	      size_t whylen)
+	      size_t authlen, const struct secret *secret, bool srk, struct tpm2_seal_out *out,
+	      char *why, size_t whylen)
 {
 	struct op o = { .t = t, .parent = ESYS_TR_NONE, .object = ESYS_TR_NONE, .hmac = ESYS_TR_NONE,
 			.ext = ESYS_TR_NONE, .why = why, .whylen = whylen };
@@ -51,15 +75,9 @@ int tpm2_seal(struct tpm2 *t, const unsigned char policy[32], const unsigned cha
 	memset(out, 0, sizeof(*out));
 	if (secret->len > sizeof(sens.sensitive.data.buffer) || authlen > sizeof(sens.sensitive.userAuth.buffer))
 		return -EINVAL;
-	/* ECC as systemd prefers; RSA where the TPM has no ECC (as 252 falls back) */
-	out->alg = TOKEN_ALG_ECC;
-	rc = legacy_primary(t, TOKEN_ALG_ECC, &o.parent);
-	if (rc != TSS2_RC_SUCCESS) {
-		out->alg = TOKEN_ALG_RSA;
-		rc = legacy_primary(t, TOKEN_ALG_RSA, &o.parent);
-	}
-	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(&o, "CreatePrimary", rc);
+	r = seal_parent(&o, srk, out);
+	if (r < 0)
+		goto out;
 
 	tmpl.publicArea.type = TPM2_ALG_KEYEDHASH;
 	tmpl.publicArea.nameAlg = TPM2_ALG_SHA256;
@@ -76,12 +94,11 @@ int tpm2_seal(struct tpm2 *t, const unsigned char policy[32], const unsigned cha
 		memcpy(sens.sensitive.userAuth.buffer, auth, authlen);
 	}
 
-	/* the secret and the PIN digest travel encrypted to the TPM */
-	do	/* with a persistent SRK, the first command of a run */
-		rc = Esys_StartAuthSession(t->esys, o.parent, ESYS_TR_NONE, ESYS_TR_NONE,
-					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC,
-					   &tpm2_session_sym, TPM2_ALG_SHA256, &o.hmac);
-	while (tpm2_need_startup(t, rc));
+	/* the secret and the PIN digest travel encrypted to the TPM, in a
+	 * session salted with the parent: only this TPM's key opens the salt */
+	rc = Esys_StartAuthSession(t->esys, o.parent, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &tpm2_session_sym,
+				   TPM2_ALG_SHA256, &o.hmac);
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Esys_TRSess_SetAttributes(t->esys, o.hmac,
 					       TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT |
@@ -94,10 +111,16 @@ int tpm2_seal(struct tpm2 *t, const unsigned char policy[32], const unsigned cha
 		r = tpm_fail(&o, "Create", rc);
 	else
 		r = marshal_blob(priv, pub, out);
+	if (r == 0 && srk)
+		r = srk_serialize(&o, &out->srk, &out->srk_len);
 	Esys_Free(priv);
 	Esys_Free(pub);
-	o.parent = ESYS_TR_NONE;	/* cached in t, flushed at close */
+out:
+	if (!o.parent_is_srk)
+		o.parent = ESYS_TR_NONE;	/* cached in t, flushed at close */
 	op_release(&o);
+	if (r < 0)
+		tpm2_seal_out_free(out);
 	return r;
 }
 
