@@ -164,6 +164,15 @@ host_tpm_up() {
 host_tpm_down() { swtpm_down "$HOST"; }
 flush() { tpm2_flushcontext -t >/dev/null 2>&1 || true; tpm2_flushcontext -l >/dev/null 2>&1 || true; }
 
+# dd_over DISK N IMG: IMG over partition N, zeros too (dd_part skips them,
+# which over the plain volume leaves its ext4 superblock inside the LUKS2
+# header's padding: a broken primary header that systemd-cryptsetup refuses)
+dd_over() {
+	local start
+	start=$(sfdisk -J "$1" | jq ".partitiontable.partitions[$(($2 - 1))].start")
+	dd if="$3" of="$1" bs=1M oflag=seek_bytes seek=$((start * 512)) conv=notrunc status=none
+}
+
 # enroll VARIANT: the four volumes of VARIANT, as each tool's user makes them
 enroll() {
 	local v=$1 i img kc=$B/inst/usr/bin/kcrypt devs=()
@@ -196,13 +205,13 @@ enroll() {
 	flush
 	cp "$BB/plain.img" "$BB/disk-$v.img"
 	for i in 0 1 2 3; do
-		dd_part "$BB/disk-$v.img" $((i + 2)) "$BB/$v-${NAMES[$i]}.img"
+		dd_over "$BB/disk-$v.img" $((i + 2)) "$BB/$v-${NAMES[$i]}.img"
 		rm -f "$BB/$v-${NAMES[$i]}.img"
 	done
 }
 
 # t LOG PATTERN: the kernel's time of the first dmesg line matching PATTERN
-t() { tr -d '\r' <"$1" | sed -n "s/^E2E dmesg: \[ *\([0-9.]*\)\] .*$2.*/\1/p" | head -n 1; }
+t() { tr -d '\r' <"$1" | sed -n "s|^E2E dmesg: \[ *\([0-9.]*\)\] .*$2.*|\1|p" | head -n 1; }
 
 # bench_boot NAME UKI [qemu_boot args]: one boot; "attach commands" on stdout
 bench_boot() {
@@ -244,7 +253,7 @@ breakdown() {
 	local t0
 	t0=$(t "$1" 'Run /init as init process')
 	# console lines: "[ kernel time] kcrypt-unlock[PID]: kcrypt: [debug: ][ stamp] text"
-	tr -d '\r' <"$1" | sed -n 's/^.*kcrypt-unlock\[[0-9]*\]: \(kcrypt[a-z-]*\): \(debug: \)*\[ *\([0-9.]*\)\] \(.*\)$/\3 \4/p' |
+	tr -d '\r' <"$1" | sed -n 's/^.*kcrypt-unlock\[[0-9]*\]: \(kcrypt[a-z-]*\): \(debug: \|warning: \)*\[ *\([0-9.]*\)\] \(.*\)$/\3 \4/p' |
 		awk -v t0="$t0" 'BEGIN { p = t0 } { t = $1; $1 = ""; printf "| %.3f | +%.3f |%s |\n", t - t0, t - p, $0; p = t }'
 	tr -d '\r' <"$1" | sed -n 's/^E2E dmesg: \[ *\([0-9.]*\)\] \(random: crng init done\)/\1 \2/p' |
 		awk -v t0="$t0" '{ printf "| %.3f | | kernel: %s %s %s |\n", $1 - t0, $2, $3, $4 }'
