@@ -12,8 +12,9 @@ RUNS=${BENCH_RUNS:-15}
 # shellcheck source=tests/integration/tpm-lib.sh
 . "$HERE/../integration/tpm-lib.sh"
 
-rm -rf "$OUT"
+# only this bench's own files: boot.md (make bench-boot) stays for make bench's summary
 mkdir -p "$OUT"
+rm -f "$OUT"/*.json "$OUT/results.md"
 T=$(mktemp -d /tmp/kcrypt-bench.XXXXXX)
 trap 'swtpm_stop; rm -rf "$T"' EXIT
 cd "$T"
