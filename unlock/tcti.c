@@ -63,6 +63,15 @@ int tcti_from_spec(const char *spec, TSS2_TCTI_CONTEXT **out, char *why, size_t 
 	int r;
 
 	if (!spec || !*spec || !strcmp(spec, "auto")) {
+		/* the raw device while nobody holds it: through /dev/tpmrm0 the
+		 * kernel's resource manager wraps each command in a ContextLoad
+		 * and a ContextSave of every session and object it names (four
+		 * volumes: about 380 commands more at boot). kcrypt flushes what
+		 * it loads, so it needs no manager; /dev/tpm0 opens once, so a
+		 * second user (tpm2-abrmd) makes us take the manager's device. */
+		if (tcti_is_tpm_device("/dev/tpm0") == 0 &&
+		    tcti_new(Tss2_Tcti_Device_Init, "/dev/tpm0", out) == 0)
+			return 0;
 		dev = access("/dev/tpmrm0", F_OK) == 0 ? "/dev/tpmrm0" :
 		      access("/dev/tpm0", F_OK) == 0	? "/dev/tpm0" : NULL;
 		if (!dev) {
