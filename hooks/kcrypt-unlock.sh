@@ -27,6 +27,10 @@ for f in tpm2-pcr-signature.json tpm2-pcr-public-key.pem; do
 	fi
 done
 [ -n "$disabled" ] && exit 0
+# what opening and reading the volumes will need, loaded while the TPM
+# works (each is a request_module wait in the kernel otherwise: dm-crypt,
+# its cipher, the OEM volume's ext4)
+modprobe -a -q -b dm_crypt xts ext4 2>/dev/null &
 
 # the EFI variables say whether systemd-stub measured this UKI
 if [ -d /sys/firmware/efi ] && ! grep -q ' /sys/firmware/efi/efivars ' /proc/mounts; then

@@ -177,7 +177,7 @@ static bool missing_expected(const struct plan *p)
 static int wait_for_devices(const struct runall_env *env, struct volume_list *vols,
 			    struct plan *p, size_t *errors)
 {
-	struct timespec t0, now, nap = { 0, 250 * 1000 * 1000 };
+	struct timespec t0, now, nap = { 0, 100 * 1000 * 1000 };
 
 	if (env->devices || !env->initrd || !missing_expected(p))
 		return 0;
@@ -292,8 +292,12 @@ static int second_pass(const struct runall_env *env, struct run *run, struct run
 	size_t *sel = NULL, nsel = 0;
 	int r = -ENOMEM;
 
+	/* a volume the OEM's config lists may be on a disk still appearing
+	 * (kcrypt does not wait for udev to settle): the same bounded wait */
 	if (runall_discover(env, &out->vols2, &out->errors) < 0 ||
-	    plan_build(&out->vols2, env->cfg, &p2) < 0 || merge(out, &p2, &sel, &nsel) < 0)
+	    plan_build(&out->vols2, env->cfg, &p2) < 0 ||
+	    wait_for_devices(env, &out->vols2, &p2, &out->errors) < 0 ||
+	    merge(out, &p2, &sel, &nsel) < 0)
 		goto out;
 	r = 0;
 	if (!nsel)
