@@ -199,11 +199,11 @@ lint:
 bench: $(BIN) build/sd_tpm2_open
 	bash tests/bench/bench.sh $(abspath $(BIN)) build/sd_tpm2_open
 	@if [ -e build/bench/boot.md ]; then echo; sed -n '1,/^kcrypt.s own breakdown/p' build/bench/boot.md | sed '$$d'; \
-	else echo; echo "bench: no boot benchmark yet (make bench-boot: about 15 min of QEMU boots)"; fi
+	else echo; echo "bench: no boot benchmark yet (make bench-boot: about 25 min of QEMU boots)"; fi
 
 # The boot's cost in the QEMU guest: kcrypt, dracut's systemd-cryptsetup and
 # clevis-dracut on one disk, three boots each (build/bench/boot.md); not in
-# make test (the boots would add about 15 minutes to CI's 70)
+# make test (the boots would add about 25 minutes to CI's 70)
 bench-boot:
 	bash qemu/bench-boot.sh
 
